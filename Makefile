@@ -1,0 +1,26 @@
+# The two commands of the quickstart: `make demo` (or `make up`) and `make test`.
+# Each creates or refreshes .venv and installs what it needs.
+
+DATA_DIR ?= $(HOME)/.local/share/tailsight
+
+.PHONY: up test lint bench venv
+
+venv:
+	@scripts/venv.sh dev
+
+up:
+	@scripts/venv.sh
+	.venv/bin/tailsight up --data-dir $(DATA_DIR)
+
+lint: venv
+	.venv/bin/ruff check tailsight tests bench
+	.venv/bin/mypy
+
+test: venv
+	@scripts/system-deps.sh
+	.venv/bin/ruff check tailsight tests bench
+	.venv/bin/mypy
+	.venv/bin/pytest -q -p no:cacheprovider tests
+
+bench: venv
+	@for b in bench/*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Debian packages the test suite needs (real SNMP agents, browser), installed when missing.
+set -euo pipefail
+need=()
+command -v snmpd >/dev/null 2>&1 || need+=(snmpd)
+command -v snmpbulkwalk >/dev/null 2>&1 || need+=(snmp)
+[ ${#need[@]} -eq 0 ] && exit 0
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "installing Debian packages: ${need[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,3 @@
+from tailsight.cli import main
+
+raise SystemExit(main())

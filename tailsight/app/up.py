@@ -1,0 +1,13 @@
+"""What ``tailsight up`` hosts, assembled from settings; each capability adds its component here."""
+
+from __future__ import annotations
+
+from tailsight.app.component import Component
+from tailsight.config import Settings
+from tailsight.storage.store import Store
+
+
+def build_components(settings: Settings, store: Store) -> list[Component]:
+    """The components of one ``tailsight up`` process, in start order."""
+    components: list[Component] = []
+    return components

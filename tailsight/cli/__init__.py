@@ -1,0 +1,53 @@
+"""The ``tailsight`` command line: one entry point, one module per command.
+
+Each command module has ``register(subparsers)`` that adds its parser and sets
+``handler`` to a function ``(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from tailsight import __version__
+from tailsight.config import ConfigError
+
+# Command modules, in the order `tailsight --help` lists them.
+COMMANDS = ("up", "migrate", "incidents", "analyze")
+
+
+class CliError(Exception):
+    """An error the user can fix; printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tailsight",
+        description="Observability and SLOs for ML inference fleets: "
+        "finds tail-latency spikes and names their cause.",
+    )
+    parser.add_argument("--version", action="version", version=f"tailsight {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"tailsight.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(args, "log_level", None) and args.log_level.upper() or logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.handler(args))
+    except (CliError, ConfigError) as exc:
+        print(f"tailsight {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,51 @@
+"""``tailsight up``: everything in one process on the embedded store (or a ClickHouse server)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from tailsight.app.runner import BindError, Runner
+from tailsight.app.up import build_components
+from tailsight.cli import CliError
+from tailsight.cli.common import add_store_flags, opened_store, settings_from
+
+log = logging.getLogger("tailsight")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "up",
+        help="run receivers, API, analysis and UI in one process",
+        description="Run tailsight in one process: OTLP receivers (4318 HTTP, 4317 gRPC), "
+        "the HTTP API and dashboards (8050) and the analysis scheduler, on the embedded "
+        "store under --data-dir or on the ClickHouse server given by --store. "
+        "Stops cleanly on SIGTERM or Ctrl-C.",
+    )
+    add_store_flags(parser)
+    net = parser.add_argument_group("network")
+    net.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    net.add_argument("--api-port", type=int, help="HTTP API and UI port (default 8050)")
+    net.add_argument("--otlp-http-port", type=int, help="OTLP/HTTP port (default 4318)")
+    net.add_argument("--otlp-grpc-port", type=int, help="OTLP/gRPC port (default 4317)")
+    net.add_argument(
+        "--token", help="require this bearer token on ingest and API (TAILSIGHT_TOKEN)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    if args.log_level is None:
+        logging.getLogger().setLevel(logging.INFO)
+    with opened_store(settings, api_url=settings.api_base_url) as store:
+        log.info("store %s (database %s)", store.display_url, store.database)
+        runner = Runner(settings, store, build_components(settings, store))
+        try:
+            asyncio.run(runner.run())
+        except BindError as exc:
+            raise CliError(str(exc)) from None
+    print("tailsight stopped", file=sys.stderr)
+    return 0

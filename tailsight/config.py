@@ -1,0 +1,175 @@
+"""Every setting of tailsight, and where each comes from.
+
+Precedence, highest first:
+
+1. command-line flags (``--data-dir``, ``--store`` …);
+2. environment variables ``TAILSIGHT_<NAME>`` (``TAILSIGHT_DATA_DIR``, ``TAILSIGHT_TOKEN`` …);
+3. a config file, TOML or YAML, named by ``--config`` or ``TAILSIGHT_CONFIG``, whose keys
+   are the setting names (``data_dir`` or ``data-dir``);
+4. the defaults below.
+
+This module is the only place that reads ``TAILSIGHT_*`` variables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_PREFIX = "TAILSIGHT_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used; the message names the setting and its source."""
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory: ``$XDG_DATA_HOME/tailsight`` or ``~/.local/share/tailsight``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tailsight"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings of one tailsight process."""
+
+    # Store
+    data_dir: Path = field(default_factory=default_data_dir)
+    store: str | None = None  # URL; None means the embedded store under data_dir
+    database: str = "otel"
+    cluster: str | None = None  # render the schema for this ClickHouse cluster
+    ttl_days: int = 30  # 0 keeps telemetry forever
+    # Network
+    host: str = "127.0.0.1"
+    api_port: int = 8050
+    otlp_http_port: int = 4318
+    otlp_grpc_port: int = 4317
+    token: str | None = None  # bearer token for ingest and API
+    api_url: str | None = None  # a running `tailsight up` for the CLI to talk to
+    # Analysis
+    analysis_interval_s: float = 30.0
+    # Process
+    log_level: str = "info"
+    shutdown_timeout_s: float = 15.0
+
+    @property
+    def store_url(self) -> str:
+        """The store URL: ``--store`` when given, else the embedded store under ``data_dir``."""
+        return self.store or f"chdb://{self.data_dir.expanduser().resolve()}"
+
+    @property
+    def api_base_url(self) -> str:
+        """Where this process' API listens, as a client would reach it."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.api_port}"
+
+
+def _field_types() -> dict[str, Any]:
+    hints = typing.get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, raw: Any, source: str) -> Any:
+    """Convert ``raw`` (a string from the environment or a file value) to the field's type."""
+    kind = _field_types()[name]
+    optional = False
+    if isinstance(kind, types.UnionType):
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(kind))
+        kind = args[0]
+    if raw is None or (optional and isinstance(raw, str) and raw == ""):
+        if optional:
+            return None
+        raise ConfigError(f"{name} from {source}: a value is required")
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind is Path:
+            return Path(str(raw)).expanduser()
+        if kind is int:
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        return str(raw)
+    except ValueError:
+        raise ConfigError(f"{name} from {source}: {raw!r} is not a valid {kind.__name__}") from None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) config file into setting names."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+    try:
+        if path.suffix == ".toml":
+            data: Any = tomllib.loads(text)
+        else:
+            data = yaml.safe_load(text) or {}
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a mapping of settings at the top level")
+    section = data.get("tailsight", data)
+    known = _field_types()
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        name = str(key).replace("-", "_")
+        if name not in known:
+            raise ConfigError(f"config file {path}: unknown setting {key!r}")
+        out[name] = _coerce(name, value, f"config file {path}")
+    return out
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config_file: Path | str | None = None,
+) -> Settings:
+    """Resolve settings from flags, environment and config file, in that precedence.
+
+    ``flags`` maps setting names to values; ``None`` values mean "not given".
+    """
+    env = os.environ if env is None else env
+    known = _field_types()
+    values: dict[str, Any] = {}
+    path = config_file or env.get(f"{ENV_PREFIX}CONFIG")
+    if path:
+        values.update(read_config_file(Path(path).expanduser()))
+    for name in known:
+        var = f"{ENV_PREFIX}{name.upper()}"
+        if var in env:
+            values[name] = _coerce(name, env[var], f"environment variable {var}")
+    for name, value in (flags or {}).items():
+        if value is None:
+            continue
+        if name not in known:
+            raise ConfigError(f"unknown setting {name!r}")
+        values[name] = _coerce(name, value, f"flag --{name.replace('_', '-')}")
+    settings = Settings(**values)
+    if settings.ttl_days < 0:
+        raise ConfigError("ttl_days must be 0 (keep forever) or a positive number of days")
+    for port in ("api_port", "otlp_http_port", "otlp_grpc_port"):
+        if not 0 <= getattr(settings, port) <= 65535:
+            raise ConfigError(f"{port} must be a TCP port number")
+    return settings

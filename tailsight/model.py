@@ -1,0 +1,133 @@
+"""The domain types that cross package seams: incidents, their causes and evidence.
+
+Frozen dataclasses with a ``to_json`` that is exactly CONTRACT §4's shape. ``analysis``
+produces them, ``storage`` persists them, the API and CLI render them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+CAUSE_KINDS = ("network_congestion", "noisy_neighbor", "gpu_underutilized", "load_surge", "unknown")
+ENTITY_TYPES = ("switch_port", "nic", "process", "pod", "gpu", "host", "service")
+
+
+def iso(ts: datetime | None) -> str | None:
+    """``2026-11-22T10:04:00Z`` (milliseconds kept when present), or ``None``."""
+    if ts is None:
+        return None
+    ts = ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)
+    text = ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return text.replace(".000Z", "Z")
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A culprit: ``type`` is one of ENTITY_TYPES, ``id`` as CONTRACT §4 spells it."""
+
+    type: str
+    id: str
+
+    def __post_init__(self) -> None:
+        if self.type not in ENTITY_TYPES:
+            raise ValueError(f"unknown entity type {self.type!r}")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One metric's value before (baseline) and during a spike, for one entity."""
+
+    metric: str
+    entity: str
+    baseline: float
+    during: float
+    unit: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "entity": self.entity,
+            "baseline": self.baseline,
+            "during": self.during,
+            "unit": self.unit,
+        }
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One ranked explanation of an incident."""
+
+    kind: str
+    score: float
+    service: str
+    entity: Entity | None
+    summary: str
+    evidence: tuple[Evidence, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in CAUSE_KINDS:
+            raise ValueError(f"unknown cause kind {self.kind!r}")
+        if not 0.0 <= self.score <= 1.0:
+            raise ValueError(f"cause score {self.score} is outside 0..1")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "score": round(self.score, 4),
+            "service": self.service,
+            "entity": {"type": self.entity.type, "id": self.entity.id} if self.entity else None,
+            "summary": self.summary,
+            "evidence": [e.to_json() for e in self.evidence],
+        }
+
+
+@dataclass(frozen=True)
+class Incident:
+    """A tail-latency spike of one service (and operation), with its causes ranked by score."""
+
+    service: str
+    start: datetime
+    end: datetime | None
+    p99_ms: float
+    baseline_p99_ms: float
+    operation: str = ""
+    request_count: int = 0
+    causes: tuple[Cause, ...] = field(default=())
+
+    @property
+    def id(self) -> str:
+        """Stable across re-analysis: the same service, operation and onset give the same id."""
+        key = f"{self.service}\x00{self.operation}\x00{int(self.start.timestamp())}"
+        return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+    def ranked(self) -> Incident:
+        causes = tuple(sorted(self.causes, key=lambda c: c.score, reverse=True))
+        return Incident(
+            self.service,
+            self.start,
+            self.end,
+            self.p99_ms,
+            self.baseline_p99_ms,
+            self.operation,
+            self.request_count,
+            causes,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "service": self.service,
+            "start": iso(self.start),
+            "end": iso(self.end),
+            "p99_ms": round(self.p99_ms, 3),
+            "baseline_p99_ms": round(self.baseline_p99_ms, 3),
+            "causes": [c.to_json() for c in sorted(self.causes, key=lambda c: -c.score)],
+        }
+        if self.operation:
+            out["operation"] = self.operation
+        if self.request_count:
+            out["request_count"] = self.request_count
+        return out

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tailsight.model import Cause, Entity, Evidence, Incident
+from tailsight.storage import Store
+from tailsight.storage.incidents import list_incidents, replace_incidents
+
+T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+def _incident(minute: int, service: str = "llm-gateway", end: bool = True) -> Incident:
+    start = T0 + timedelta(minutes=minute)
+    return Incident(
+        service=service,
+        start=start,
+        end=start + timedelta(minutes=5) if end else None,
+        p99_ms=812.0,
+        baseline_p99_ms=143.0,
+        causes=(
+            Cause("unknown", 0.1, service, None, "nothing explains it"),
+            Cause(
+                "network_congestion",
+                0.91,
+                service,
+                Entity("switch_port", "leaf3/Ethernet12"),
+                "ECN marks on leaf3/Ethernet12 rose 40x",
+                (
+                    Evidence(
+                        "tailsight.switch.port.ecn_marked",
+                        "leaf3/Ethernet12",
+                        12.0,
+                        4810.0,
+                        "{packet}/s",
+                    ),
+                ),
+            ),
+        ),
+    )
+
+
+def test_roundtrip_matches_contract_shape(store: Store) -> None:
+    replace_incidents(store, T0, T0 + timedelta(hours=1), [_incident(4), _incident(20, end=False)])
+    found = list_incidents(store, T0 - timedelta(hours=1))
+    assert [i.start.minute for i in found] == [20, 4]  # newest first
+    doc = found[1].to_json()
+    assert doc["service"] == "llm-gateway" and doc["start"] == "2026-11-22T10:04:00Z"
+    assert doc["end"] == "2026-11-22T10:09:00Z" and found[0].to_json()["end"] is None
+    assert [c["kind"] for c in doc["causes"]] == ["network_congestion", "unknown"]
+    top = doc["causes"][0]
+    assert top["entity"] == {"type": "switch_port", "id": "leaf3/Ethernet12"}
+    assert top["evidence"] == [
+        {
+            "metric": "tailsight.switch.port.ecn_marked",
+            "entity": "leaf3/Ethernet12",
+            "baseline": 12.0,
+            "during": 4810.0,
+            "unit": "{packet}/s",
+        }
+    ]
+    assert doc["causes"][1]["entity"] is None
+
+
+def test_reanalysis_replaces_not_duplicates(store: Store) -> None:
+    hour = (T0, T0 + timedelta(hours=1))
+    replace_incidents(store, *hour, [_incident(4), _incident(30)])
+    replace_incidents(store, *hour, [_incident(4)])
+    replace_incidents(store, *hour, [_incident(4)])
+    found = list_incidents(store, T0 - timedelta(hours=1))
+    assert [i.start.minute for i in found] == [4]
+
+
+def test_replace_leaves_other_ranges_alone(store: Store) -> None:
+    replace_incidents(store, T0, T0 + timedelta(hours=1), [_incident(4)])
+    replace_incidents(store, T0 + timedelta(hours=1), T0 + timedelta(hours=2), [_incident(70)])
+    replace_incidents(store, T0 + timedelta(hours=1), T0 + timedelta(hours=2), [])
+    assert [i.start.minute for i in list_incidents(store, T0 - timedelta(hours=1))] == [4]
+
+
+def test_range_filter_overlaps(store: Store) -> None:
+    replace_incidents(store, T0, T0 + timedelta(hours=1), [_incident(4), _incident(40)])
+    found = list_incidents(store, T0 + timedelta(minutes=7), T0 + timedelta(minutes=20))
+    assert [i.start.minute for i in found] == [4]  # 10:04-10:09 overlaps 10:07..10:20

@@ -1,0 +1,233 @@
+"""The schema on the real embedded engine, and the rendered cluster DDL for every table."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tailsight.storage import Store
+from tailsight.storage.ddl import MaterializedView, Table, Target
+from tailsight.storage.migrations import MIGRATIONS, applied_versions, migrate, render_schema
+
+# The OpenTelemetry Collector ClickHouse exporter's columns, as its tables define them.
+EXPORTER_COLUMNS = {
+    "otel_traces": [
+        "Timestamp",
+        "TraceId",
+        "SpanId",
+        "ParentSpanId",
+        "TraceState",
+        "SpanName",
+        "SpanKind",
+        "ServiceName",
+        "ResourceAttributes",
+        "ScopeName",
+        "ScopeVersion",
+        "SpanAttributes",
+        "Duration",
+        "StatusCode",
+        "StatusMessage",
+        "Events.Timestamp",
+        "Events.Name",
+        "Events.Attributes",
+        "Links.TraceId",
+        "Links.SpanId",
+        "Links.TraceState",
+        "Links.Attributes",
+    ],
+    "otel_traces_trace_id_ts": ["TraceId", "Start", "End"],
+    "otel_metrics_gauge": [
+        "ResourceAttributes",
+        "ResourceSchemaUrl",
+        "ScopeName",
+        "ScopeVersion",
+        "ScopeAttributes",
+        "ScopeDroppedAttrCount",
+        "ScopeSchemaUrl",
+        "ServiceName",
+        "MetricName",
+        "MetricDescription",
+        "MetricUnit",
+        "Attributes",
+        "StartTimeUnix",
+        "TimeUnix",
+        "Value",
+        "Flags",
+        "Exemplars.FilteredAttributes",
+        "Exemplars.TimeUnix",
+        "Exemplars.Value",
+        "Exemplars.SpanId",
+        "Exemplars.TraceId",
+    ],
+    "otel_metrics_sum": ["Value", "AggregationTemporality", "IsMonotonic", "Exemplars.TraceId"],
+    "otel_metrics_histogram": [
+        "Count",
+        "Sum",
+        "BucketCounts",
+        "ExplicitBounds",
+        "Min",
+        "Max",
+        "AggregationTemporality",
+    ],
+    "otel_metrics_exponential_histogram": [
+        "Count",
+        "Sum",
+        "Scale",
+        "ZeroCount",
+        "PositiveOffset",
+        "PositiveBucketCounts",
+        "NegativeOffset",
+        "NegativeBucketCounts",
+        "Min",
+        "Max",
+        "AggregationTemporality",
+    ],
+    "otel_metrics_summary": ["Count", "Sum", "ValueAtQuantiles.Quantile", "ValueAtQuantiles.Value"],
+    "otel_logs": [
+        "Timestamp",
+        "TimestampTime",
+        "TraceId",
+        "SpanId",
+        "TraceFlags",
+        "SeverityText",
+        "SeverityNumber",
+        "ServiceName",
+        "Body",
+        "ResourceSchemaUrl",
+        "ResourceAttributes",
+        "ScopeSchemaUrl",
+        "ScopeName",
+        "ScopeVersion",
+        "ScopeAttributes",
+        "LogAttributes",
+    ],
+}
+
+
+def _columns(store: Store, table: str) -> dict[str, str]:
+    rows = store.rows(
+        "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String}",
+        {"db": store.database, "t": table},
+    )
+    return {name: typ for name, typ in rows}
+
+
+@pytest.mark.parametrize("table", sorted(EXPORTER_COLUMNS))
+def test_exporter_tables_have_exporter_columns(store: Store, table: str) -> None:
+    columns = _columns(store, table)
+    missing = [c for c in EXPORTER_COLUMNS[table] if c not in columns]
+    assert not missing, f"{table} lacks {missing}"
+
+
+def test_exporter_types(store: Store) -> None:
+    traces = _columns(store, "otel_traces")
+    assert traces["Timestamp"] == "DateTime64(9)"
+    assert traces["Duration"] == "UInt64"
+    assert traces["ResourceAttributes"] == "Map(LowCardinality(String), String)"
+    assert traces["Events.Timestamp"] == "Array(DateTime64(9))"
+    gauge = _columns(store, "otel_metrics_gauge")
+    assert gauge["Value"] == "Float64" and gauge["TimeUnix"] == "DateTime64(9)"
+    assert _columns(store, "otel_metrics_sum")["IsMonotonic"] == "Bool"
+
+
+def test_tables_are_partitioned_by_day_with_ttl(store: Store) -> None:
+    rows = store.rows(
+        "SELECT name, partition_key, create_table_query FROM system.tables "
+        "WHERE database = {db:String} AND name LIKE 'otel_%' AND engine LIKE '%MergeTree'",
+        {"db": store.database},
+    )
+    assert len(rows) == 8
+    for name, partition_key, ddl in rows:
+        if name != "otel_traces_trace_id_ts":
+            assert partition_key.startswith("toDate("), name
+        assert "toIntervalDay(30)" in ddl, name
+
+
+def test_trace_id_lookup_view_fills(store: Store) -> None:
+    store.command(
+        "INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ServiceName, Duration) VALUES "
+        "('2026-11-22 10:00:00', 'abc', 's1', 'svc', 5), ('2026-11-22 10:00:07', 'abc', 's2', 'svc', 5)"
+    )
+    rows = store.rows(
+        "SELECT TraceId, min(Start), max(End) FROM otel_traces_trace_id_ts GROUP BY TraceId"
+    )
+    assert [(r[0], r[1].second, r[2].second) for r in rows] == [("abc", 0, 7)]
+
+
+def test_migrations_are_idempotent_and_versioned(store: Store) -> None:
+    def snapshot() -> list[tuple[str, str]]:
+        return [
+            (r[0], r[1])
+            for r in store.rows(
+                "SELECT name, create_table_query FROM system.tables "
+                "WHERE database = {db:String} ORDER BY name",
+                {"db": store.database},
+            )
+        ]
+
+    before = snapshot()
+    report = migrate(store, ttl_days=30)
+    assert report.applied == () and not report.ttl_changed
+    assert snapshot() == before
+    assert sorted(applied_versions(store)) == [m.version for m in MIGRATIONS]
+    assert store.rows("SELECT count() FROM tailsight_schema_migrations")[0][0] == len(MIGRATIONS)
+
+
+def test_ttl_change_alters_tables(store: Store) -> None:
+    report = migrate(store, ttl_days=7)
+    assert report.ttl_changed
+    ddl = store.rows(
+        "SELECT create_table_query FROM system.tables WHERE database = {db:String} "
+        "AND name = 'otel_traces'",
+        {"db": store.database},
+    )[0][0]
+    assert "toIntervalDay(7)" in ddl
+    assert not migrate(store, ttl_days=7).ttl_changed
+
+
+def _all_tables() -> list[Table]:
+    return [o for m in MIGRATIONS for o in m.objects if isinstance(o, Table)]
+
+
+@pytest.mark.parametrize("table", _all_tables(), ids=lambda t: t.name)
+def test_cluster_ddl_for_every_table(table: Table) -> None:
+    stmts = table.render(Target("otel", cluster="fleet", ttl_days=14))
+    local, dist = stmts
+    assert local.startswith(
+        f"CREATE TABLE IF NOT EXISTS otel.{table.name}_local ON CLUSTER fleet ("
+    )
+    engine = re.search(r"ENGINE = (\w+)\('([^']+)', '\{replica\}'", local)
+    assert engine, local
+    assert engine.group(1).startswith("Replicated") and engine.group(1).endswith("MergeTree")
+    assert engine.group(2) == f"/clickhouse/tables/{{shard}}/otel/{table.name}_local"
+    if table.ttl:
+        assert "+ toIntervalDay(14)" in local
+    assert dist.startswith(
+        f"CREATE TABLE IF NOT EXISTS otel.{table.name} ON CLUSTER fleet AS otel.{table.name}_local"
+    )
+    assert f"ENGINE = Distributed(fleet, otel, {table.name}_local, " in dist
+
+
+def test_cluster_ddl_keeps_engine_arguments() -> None:
+    incidents = next(t for t in _all_tables() if t.name == "tailsight_incidents")
+    local = incidents.render(Target("otel", cluster="c"))[0]
+    assert (
+        "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/otel/tailsight_incidents_local', "
+        "'{replica}', UpdatedAt, Deleted)" in local
+    )
+
+
+def test_cluster_views_read_and_write_local_tables() -> None:
+    views = [o for m in MIGRATIONS for o in m.objects if isinstance(o, MaterializedView)]
+    assert views
+    for view in views:
+        (sql,) = view.render(Target("otel", cluster="c"))
+        assert " ON CLUSTER c" in sql
+        assert f"TO otel.{view.target}_local" in sql
+        assert f"FROM otel.{view.source}_local" in sql
+
+
+def test_single_node_schema_has_no_cluster_words() -> None:
+    text = "\n".join(render_schema(Target("otel")))
+    assert "ON CLUSTER" not in text and "Replicated" not in text and "Distributed" not in text

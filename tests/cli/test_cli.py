@@ -7,11 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from tailsight.cli import COMMANDS, main
+from tailsight.cli import build_parser, main
 from tests.conftest import REPO
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+def _command_names() -> list[str]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return sorted(sub.choices)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("command", _command_names())
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main([command, "--help"])

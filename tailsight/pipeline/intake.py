@@ -67,7 +67,7 @@ class Intake:
                 )
             payload = msg.SerializeToString() if is_json else body
             try:
-                await self.spool.append(signal.code, payload)
+                await self.spool.append(signal.code, payload, items - rejected)
             except SpoolFull:
                 raise self.overloaded() from None
             except OSError as exc:  # the spool's disk failed: nothing was acknowledged

@@ -44,21 +44,15 @@ def fuzz(examples: int) -> settings:
     )
 
 
-values = st.one_of(
-    st.text(max_size=12).map(lambda v: AnyValue(string_value=v)),
-    st.integers(-(2**63), 2**63 - 1).map(lambda v: AnyValue(int_value=v)),
-    st.floats(allow_nan=False).map(lambda v: AnyValue(double_value=v)),
-    st.booleans().map(lambda v: AnyValue(bool_value=v)),
-)
-attrs = st.lists(st.builds(KeyValue, key=st.text(max_size=8), value=values), max_size=3)
-
-
-@st.composite
-def requests(draw: st.DrawFn) -> tuple[Signal, Any]:
-    """A valid request of any signal with drawn contents."""
-    name = draw(st.sampled_from(("traces", "metrics", "logs")))
-    a, n = draw(attrs), draw(st.integers(0, 3))
-    t = draw(st.integers(0, 2**64 - 1))
+def _valid(name: str, n: int, seed: int) -> Any:
+    """A valid request of signal ``name`` with ``n`` items and varied attribute values."""
+    a = [
+        KeyValue(key="s", value=AnyValue(string_value=f"v{seed}é")),
+        KeyValue(key="i", value=AnyValue(int_value=seed - 2**40)),
+        KeyValue(key="d", value=AnyValue(double_value=seed / 7)),
+        KeyValue(key="b", value=AnyValue(bool_value=bool(seed % 2))),
+    ][: seed % 5]
+    t = time.time_ns() + seed
     if name == "traces":
         req: Any = ExportTraceServiceRequest()
         ss = req.resource_spans.add(resource={"attributes": a}).scope_spans.add()
@@ -78,7 +72,17 @@ def requests(draw: st.DrawFn) -> tuple[Signal, Any]:
         sl = req.resource_logs.add(resource={"attributes": a}).scope_logs.add()
         for _ in range(n):
             sl.log_records.add(time_unix_nano=t, body=AnyValue(string_value="x"), attributes=a)
-    return SIGNAL[name], req
+    return req
+
+
+# Valid requests to corrupt: built once, so hypothesis spends its examples on corruptions.
+POOL = [
+    (SIGNAL[name], _valid(name, n, seed))
+    for name in ("traces", "metrics", "logs")
+    for n in range(4)
+    for seed in range(5)
+]
+requests = st.sampled_from(POOL)
 
 
 def _varint(n: int) -> bytes:
@@ -120,7 +124,7 @@ corruptions = st.one_of(
 
 @st.composite
 def bad_protobuf(draw: st.DrawFn) -> tuple[Signal, bytes]:
-    signal, req = draw(requests())
+    signal, req = draw(requests)
     body = req.SerializeToString()
     bad = draw(corruptions)
     if draw(st.booleans()):
@@ -137,7 +141,7 @@ def bad_protobuf(draw: st.DrawFn) -> tuple[Signal, bytes]:
 
 @st.composite
 def bad_json(draw: st.DrawFn) -> tuple[Signal, bytes]:
-    signal, req = draw(requests())
+    signal, req = draw(requests)
     tree = json_format.MessageToDict(req)
     top = next(iter(tree), None) or {"traces": "resourceSpans", "metrics": "resourceMetrics"}.get(
         signal.name, "resourceLogs"

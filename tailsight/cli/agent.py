@@ -16,7 +16,12 @@ from tailsight.cli.common import add_config_flag, settings_from
 from tailsight.collectors.agent import AgentSources, NodeAgent, detect_resource
 from tailsight.collectors.base import AttrValue
 from tailsight.collectors.ethtool import RecordedEthtool
-from tailsight.collectors.otlp import OtlpMetricsBridge, make_exporter, points_to_json
+from tailsight.collectors.otlp import (
+    OtlpMetricsBridge,
+    make_exporter,
+    outcome_tracking,
+    points_to_json,
+)
 from tailsight.collectors.topology import TopologyError
 from tailsight.config import Settings
 from tailsight.timeutil import parse_duration
@@ -115,14 +120,14 @@ def _once(agent: NodeAgent, resource: dict[str, AttrValue], settings: Settings) 
     if not settings.agent_endpoint:
         points_to_json(agent.collect_once(settle), resource, sys.stdout)
         return 0
-    exporter = make_exporter(settings.agent_endpoint, settings.token)
+    exporter = outcome_tracking(make_exporter(settings.agent_endpoint, settings.token))
     bridge = OtlpMetricsBridge(agent.collectors, resource, exporter, interval_s=3600)
     agent.collect()
     time.sleep(settle)
-    ok = bridge.force_flush()
+    flushed = bridge.force_flush()
     bridge.shutdown()
-    if not ok:
-        raise CliError(f"export to {settings.agent_endpoint} failed")
+    if not flushed or exporter.exports == 0 or exporter.failures:
+        raise CliError(f"export to {settings.agent_endpoint} failed (see the exporter's log above)")
     return 0
 
 

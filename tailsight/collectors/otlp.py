@@ -113,6 +113,39 @@ def make_exporter(endpoint: str, token: str | None = None, timeout_s: float = 10
     return Http(endpoint=url, headers=headers, timeout=timeout_s)
 
 
+def outcome_tracking(exporter: Any) -> Any:
+    """Wraps an OTLP metric exporter so its results can be read: ``.exports`` and ``.failures``.
+
+    The SDK's reader logs a failed export and carries on (right for a long-running agent);
+    a one-shot ``--once`` export needs to know, to exit non-zero.
+    """
+    from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
+
+    class OutcomeTracking(MetricExporter):
+        def __init__(self) -> None:
+            super().__init__(
+                preferred_temporality=exporter._preferred_temporality,
+                preferred_aggregation=exporter._preferred_aggregation,
+            )
+            self.exports = 0
+            self.failures = 0
+
+        def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> Any:
+            result = exporter.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+            self.exports += 1
+            if result is not MetricExportResult.SUCCESS:
+                self.failures += 1
+            return result
+
+        def force_flush(self, timeout_millis: float = 10_000) -> bool:
+            return bool(exporter.force_flush(timeout_millis))
+
+        def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+            exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+    return OutcomeTracking()
+
+
 class OtlpMetricsBridge:
     """Exports the collectors' points over OTLP every ``interval_s`` until :meth:`shutdown`.
 

@@ -13,7 +13,7 @@ from types import FrameType
 
 from tailsight.cli import CliError
 from tailsight.cli.common import add_config_flag, settings_from
-from tailsight.collectors.agent import AgentSources, NodeAgent, detect_resource
+from tailsight.collectors.agent import NODE_METRICS, AgentSources, NodeAgent, detect_resource
 from tailsight.collectors.base import AttrValue
 from tailsight.collectors.ethtool import RecordedEthtool
 from tailsight.collectors.otlp import (
@@ -121,7 +121,9 @@ def _once(agent: NodeAgent, resource: dict[str, AttrValue], settings: Settings) 
         points_to_json(agent.collect_once(settle), resource, sys.stdout)
         return 0
     exporter = outcome_tracking(make_exporter(settings.agent_endpoint, settings.token))
-    bridge = OtlpMetricsBridge(agent.collectors, resource, exporter, interval_s=3600)
+    bridge = OtlpMetricsBridge(
+        agent.collectors, resource, exporter, interval_s=3600, metrics=NODE_METRICS
+    )
     agent.collect()
     time.sleep(settle)
     flushed = bridge.force_flush()
@@ -141,7 +143,11 @@ def _serve(agent: NodeAgent, resource: dict[str, AttrValue], settings: Settings)
     signal.signal(signal.SIGINT, on_signal)
     exporter = make_exporter(settings.agent_endpoint or "", settings.token)
     bridge = OtlpMetricsBridge(
-        agent.collectors, resource, exporter, interval_s=settings.agent_interval_s
+        agent.collectors,
+        resource,
+        exporter,
+        interval_s=settings.agent_interval_s,
+        metrics=NODE_METRICS,
     )
     log.info(
         "agent for %s exporting to %s every %gs",

@@ -21,6 +21,7 @@ from typing import Any
 
 from tailsight import __version__
 from tailsight.collectors.base import AttrValue, Collector, Point
+from tailsight.collectors.catalogue import METRICS
 from tailsight.collectors.ethtool import EthtoolReader, IoctlEthtool
 from tailsight.collectors.net import NetCollector
 from tailsight.collectors.nvml import NvmlCollector
@@ -31,6 +32,9 @@ from tailsight.collectors.rdma import RdmaCollector
 from tailsight.collectors.topology import TopologyCollector, load_topology, run_lldpctl
 
 log = logging.getLogger(__name__)
+
+# What the agent emits: every catalogue metric but the switch poller's.
+NODE_METRICS = tuple(m.name for m in METRICS if m.source != "snmp")
 
 
 @dataclass(frozen=True)

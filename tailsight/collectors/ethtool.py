@@ -12,6 +12,7 @@ from __future__ import annotations
 import array
 import fcntl
 import logging
+import os
 import re
 import socket
 import struct
@@ -56,17 +57,24 @@ def parse_ethtool_stats(text: str) -> dict[str, int]:
     return out
 
 
-def pfc_pause_frames(stats: Mapping[str, int]) -> dict[tuple[str, int], int]:
-    """``{(direction, priority): frames}`` from a driver's statistics (receive/transmit)."""
-    out: dict[tuple[str, int], int] = {}
-    for name, value in stats.items():
+def pfc_stat_names(stats: Mapping[str, int]) -> dict[str, tuple[str, int]]:
+    """The PFC pause counters among a driver's stat names: ``{name: (direction, priority)}``."""
+    out: dict[str, tuple[str, int]] = {}
+    for name in stats:
         for pattern in _PFC:
             match = pattern.match(name)
             if match:
                 direction = "receive" if match["dir"] == "rx" else "transmit"
-                key = (direction, int(match["prio"]))
-                out[key] = out.get(key, 0) + value
+                out[name] = (direction, int(match["prio"]))
                 break
+    return out
+
+
+def pfc_pause_frames(stats: Mapping[str, int]) -> dict[tuple[str, int], int]:
+    """``{(direction, priority): frames}`` from a driver's statistics (receive/transmit)."""
+    out: dict[tuple[str, int], int] = {}
+    for name, key in pfc_stat_names(stats).items():
+        out[key] = out.get(key, 0) + stats[name]
     return out
 
 
@@ -75,12 +83,19 @@ class RecordedEthtool:
 
     def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory)
+        # A saved file changes only when a test rewrites it: parse it again only then.
+        self._parsed: dict[str, tuple[str, dict[str, int]]] = {}
 
     def stats(self, interface: str) -> Mapping[str, int] | None:
         try:
-            return parse_ethtool_stats((self.directory / f"{interface}.txt").read_text())
+            with open(os.path.join(self.directory, f"{interface}.txt")) as f:
+                text = f.read()
         except OSError:
             return None
+        cached = self._parsed.get(interface)
+        if cached is None or cached[0] != text:
+            cached = self._parsed[interface] = (text, parse_ethtool_stats(text))
+        return cached[1]
 
 
 class IoctlEthtool:

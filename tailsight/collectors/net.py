@@ -8,11 +8,12 @@ of the same NICs are in :mod:`tailsight.collectors.rdma`.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from tailsight.collectors.base import CounterSet, Point
-from tailsight.collectors.ethtool import EthtoolReader, IoctlEthtool, pfc_pause_frames
+from tailsight.collectors.ethtool import EthtoolReader, IoctlEthtool, pfc_stat_names
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +26,11 @@ _STATS = {
 }
 
 
-def read_int(path: Path) -> int | None:
+def read_int(path: Path | str) -> int | None:
     """An integer sysfs/procfs file, ``None`` when missing or unreadable (e.g. speed of a down link)."""
     try:
-        return int(path.read_text().strip())
+        with open(path, "rb") as f:
+            return int(f.read())
     except (OSError, ValueError):
         return None
 
@@ -38,7 +40,7 @@ class NetCollector:
 
     Args:
         sysfs_root: the directory that holds ``class/net`` (``/sys`` on a host).
-        ethtool: reader of the drivers' statistics; ``None`` skips PFC counters.
+        ethtool: reader of the drivers' statistics; ``None`` reads them by ioctl.
         include_loopback: also report ``lo`` (off by default: it carries no fabric traffic).
     """
 
@@ -50,47 +52,74 @@ class NetCollector:
         ethtool: EthtoolReader | None = None,
         include_loopback: bool = False,
     ) -> None:
-        self.root = Path(sysfs_root) / "class" / "net"
-        self.ethtool: EthtoolReader | None = IoctlEthtool() if ethtool is None else ethtool
+        self.root = os.path.join(sysfs_root, "class", "net")
+        self.ethtool: EthtoolReader = IoctlEthtool() if ethtool is None else ethtool
         self.include_loopback = include_loopback
         self.counters = CounterSet(bits=64)
+        # Per interface, built once: (metric, direction, file) to read, and whether it has a
+        # device (driver statistics); the PFC stat names of its driver, found on first read.
+        self._plans: dict[str, tuple[list[tuple[str, str, str]], bool]] = {}
+        self._pfc_names: dict[str, dict[str, tuple[str, int]]] = {}
+        self._pfc_active: set[tuple[str, str, str, int]] = set()
 
     def interfaces(self) -> list[str]:
         try:
-            names = sorted(p.name for p in self.root.iterdir())
+            names = sorted(os.listdir(self.root))
         except OSError as exc:
             log.warning("cannot list %s: %s", self.root, exc.strerror)
             return []
         return [n for n in names if self.include_loopback or n != "lo"]
 
+    def _plan(self, iface: str) -> tuple[list[tuple[str, str, str]], bool]:
+        plan = self._plans.get(iface)
+        if plan is None:
+            base = os.path.join(self.root, iface)
+            files = [
+                (metric, direction, os.path.join(base, "statistics", fname))
+                for metric, pair in _STATS.items()
+                for direction, fname in zip(("receive", "transmit"), pair, strict=True)
+            ]
+            # Only devices with hardware behind them have driver statistics worth asking for.
+            plan = self._plans[iface] = (files, os.path.exists(os.path.join(base, "device")))
+        return plan
+
     def collect(self) -> Iterator[Point]:
         for iface in self.interfaces():
-            base = self.root / iface
-            stats = base / "statistics"
-            for metric, files in _STATS.items():
-                for direction, fname in zip(("receive", "transmit"), files, strict=True):
-                    raw = read_int(stats / fname)
-                    if raw is None:
-                        continue
-                    attrs = {"network.interface.name": iface, "network.io.direction": direction}
-                    total = self.counters.update((metric, iface, direction), raw)
-                    yield Point(metric, total, attrs)
-            speed = read_int(base / "speed")
+            files, has_device = self._plan(iface)
+            for metric, direction, path in files:
+                raw = read_int(path)
+                if raw is None:
+                    continue
+                total = self.counters.update((metric, iface, direction), raw)
+                attrs = {"network.interface.name": iface, "network.io.direction": direction}
+                yield Point(metric, total, attrs)
+            speed = read_int(os.path.join(self.root, iface, "speed"))
             if speed is not None and speed > 0:  # -1 or EINVAL: unknown or link down
                 yield Point(
                     "tailsight.nic.speed", speed * 1_000_000, {"network.interface.name": iface}
                 )
-            # Only devices with hardware behind them have driver statistics worth asking for.
-            if self.ethtool is not None and (base / "device").exists():
+            if has_device:
                 yield from self._pfc(iface)
 
     def _pfc(self, iface: str) -> Iterator[Point]:
-        assert self.ethtool is not None
         stats = self.ethtool.stats(iface)
         if not stats:
             return
-        for (direction, prio), raw in sorted(pfc_pause_frames(stats).items()):
-            total = self.counters.update(("pfc", iface, direction, prio), raw)
+        names = self._pfc_names.get(iface)
+        if names is None or any(n not in stats for n in names):
+            names = self._pfc_names[iface] = pfc_stat_names(stats)
+        totals: dict[tuple[str, int], int] = {}
+        for name, prio_key in names.items():
+            totals[prio_key] = totals.get(prio_key, 0) + stats[name]
+        for (direction, prio), raw in sorted(totals.items()):
+            key = ("pfc", iface, direction, prio)
+            total = self.counters.update(key, raw)
+            # Fabrics run PFC on one or two priorities; a priority whose driver counter has
+            # never left zero stays unreported (a series of zeros per unused class x NIC
+            # costs the agent more than all the rest).
+            if raw == 0 and key not in self._pfc_active:
+                continue
+            self._pfc_active.add(key)
             yield Point(
                 "tailsight.nic.pfc.pause_frames",
                 total,

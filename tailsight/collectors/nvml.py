@@ -79,6 +79,7 @@ class _Gpu:
     last_sample_us: int = 0
     pcie_counters: bool = True
     xid: int = 0
+    throttle_seen: int = 0
     logged: set[str] = field(default_factory=set)
 
 
@@ -282,12 +283,16 @@ class NvmlCollector:
             yield Point("tailsight.gpu.sm_clock", clock * 1e6, attrs)
         reasons = self._throttle_reasons(gpu)
         if reasons is not None:
+            # A reason is reported from its first activation on (1, then 0 when it clears):
+            # nine all-zero series per GPU would outweigh the rest of the GPU's metrics.
+            gpu.throttle_seen |= reasons
             for bit, reason in THROTTLE_REASONS.items():
-                yield Point(
-                    "tailsight.gpu.throttle",
-                    1.0 if reasons & bit else 0.0,
-                    {**attrs, "tailsight.throttle.reason": reason},
-                )
+                if gpu.throttle_seen & bit:
+                    yield Point(
+                        "tailsight.gpu.throttle",
+                        1.0 if reasons & bit else 0.0,
+                        {**attrs, "tailsight.throttle.reason": reason},
+                    )
 
     def _throttle_reasons(self, gpu: _Gpu) -> int | None:
         # The "clocks event" call replaced the "throttle" one in R535; older drivers lack it.

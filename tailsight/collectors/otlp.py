@@ -81,6 +81,11 @@ class _Snapshot:
         self._by_metric: dict[str, list[Point]] = {}
         self.cycles = 0
 
+    def expire(self) -> None:
+        """The next callback reads the collectors again (a forced export, a benchmark)."""
+        with self._lock:
+            self._taken = -1e18
+
     def points(self, metric: str) -> list[Point]:
         with self._lock:
             now = time.monotonic()
@@ -167,14 +172,17 @@ class OtlpMetricsBridge:
         metrics: Iterable[str] | None = None,
     ) -> None:
         from opentelemetry.metrics import CallbackOptions, Observation
-        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
         from opentelemetry.sdk.resources import Resource
 
         self.snapshot = _Snapshot(collectors, interval_s)
         reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval_s * 1000)
+        # No exemplars: observations here carry no trace context, and the filter costs per point.
         self.provider = MeterProvider(
-            resource=Resource.create(dict(resource)), metric_readers=[reader]
+            resource=Resource.create(dict(resource)),
+            metric_readers=[reader],
+            exemplar_filter=AlwaysOffExemplarFilter(),
         )
         meter = self.provider.get_meter(scope)
 

@@ -10,6 +10,7 @@ metrics of one port join on ``network.interface.name``.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +57,7 @@ class RdmaCollector:
         self.root = Path(sysfs_root) / "class" / "infiniband"
         self.counters = CounterSet(bits=64)
         self._names: dict[Path, str] = {}
+        self._files: dict[Path, list[tuple[str, str]]] = {}
 
     def ports(self) -> list[tuple[str, Path]]:
         """``(interface name, port directory)`` of every RDMA port; none when no RDMA device."""
@@ -78,9 +80,14 @@ class RdmaCollector:
 
     def collect(self) -> Iterator[Point]:
         for iface, port in self.ports():
-            hw = port / "hw_counters"
-            for metric, fname in HW_COUNTERS.items():
-                raw = read_int(hw / fname)
+            files = self._files.get(port)
+            if files is None:
+                hw = os.path.join(port, "hw_counters")
+                files = self._files[port] = [
+                    (metric, os.path.join(hw, fname)) for metric, fname in HW_COUNTERS.items()
+                ]
+            for metric, path in files:
+                raw = read_int(path)
                 if raw is None:
                     continue
                 total = self.counters.update((metric, iface), raw)

@@ -66,7 +66,10 @@ def test_pfc_pause_frames_per_priority_and_direction(gpu_node: Path) -> None:
     collector = NetCollector(gpu_node / "sys", RecordedEthtool(gpu_node / "ethtool"))
     first = list(collector.collect())
     pfc = series(first, "tailsight.nic.pfc.pause_frames", **{"network.interface.name": "ens3np0"})
-    assert len(pfc) == 16  # 8 priorities x 2 directions
+    # Only priority 3 (the RoCE class) ever paused: the other 7 classes stay unreported.
+    assert sorted(
+        (p.attributes["network.io.direction"], p.attributes["tailsight.pfc.priority"]) for p in pfc
+    ) == [("receive", 3), ("transmit", 3)]
     assert not series(first, "tailsight.nic.pfc.pause_frames", **{"network.interface.name": "eno1"})
     text = ethtool.read_text()
     before = parse_ethtool_stats(text)["rx_prio3_pause"]
@@ -80,6 +83,12 @@ def test_pfc_pause_frames_per_priority_and_direction(gpu_node: Path) -> None:
         "tailsight.pfc.priority": 3,
     }
     assert one(second, "tailsight.nic.pfc.pause_frames", **prio3).value == 77
+    # A class that starts pausing appears, counting from the agent's start.
+    text = ethtool.read_text()
+    ethtool.write_text(text.replace("tx_prio5_pause: 0\n", "tx_prio5_pause: 12\n"))
+    third = list(collector.collect())
+    prio5 = {"network.interface.name": "ens3np0", "tailsight.pfc.priority": 5}
+    assert [p.value for p in series(third, "tailsight.nic.pfc.pause_frames", **prio5)] == [12]
     # The *_pause_duration and *_pause_transition counters are not pause frames.
     assert pfc_pause_frames({"rx_prio3_pause_duration": 9, "rx_prio3_pause_transition": 4}) == {}
 

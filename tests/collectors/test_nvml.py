@@ -56,10 +56,15 @@ def test_every_gpu_metric_per_gpu_with_contract_attributes(gpu_node: Path) -> No
         assert one(second, "hw.gpu.memory.usage", **attrs).value > 0
         assert 70 <= one(second, "hw.power", **attrs).value <= 700
         assert one(second, "tailsight.gpu.sm_clock", **attrs).value >= 345e6
-        assert len(series(second, "tailsight.gpu.throttle", **attrs)) == len(THROTTLE_REASONS)
         assert len(series(second, "hw.gpu.io", **attrs)) == 2
         kinds = {p.attributes["error.type"] for p in series(second, "hw.errors", **attrs)}
         assert kinds == {"xid", "ecc_uncorrected", "ecc_corrected"}
+    # Throttle reasons are reported from their first activation: the idle GPU's only.
+    throttled = {
+        (p.attributes["hw.name"], p.attributes["tailsight.throttle.reason"], p.value)
+        for p in series(second, "tailsight.gpu.throttle")
+    }
+    assert throttled == {("gpu6", "gpu_idle", 1.0)}
     util = one(second, "hw.gpu.utilization", **gpu(0))
     assert util.attributes["hw.gpu.task"] == "general"
     assert util.value == pytest.approx(0.91)
@@ -153,16 +158,16 @@ def test_error_counters_survive_driver_reload_and_count_xids(gpu_node: Path) -> 
 def test_throttle_reasons_and_pcie_throughput_fallback(gpu_node: Path) -> None:
     collector, clock = make(gpu_node)
     runs = cycles(collector, clock, 4)
+    runs += cycles(collector, clock, 2)
+    cap = {"tailsight.throttle.reason": "sw_power_cap"}
     power_cap = [
-        one(
-            points,
-            "tailsight.gpu.throttle",
-            **gpu(4),
-            **{"tailsight.throttle.reason": "sw_power_cap"},
-        ).value
+        [p.value for p in series(points, "tailsight.gpu.throttle", **gpu(4), **cap)]
         for points in runs
     ]
-    assert power_cap == [0, 0, 1, 1]
+    # Raw reasons 0, 0, cap, cap, cap, 0: no series until the first cap, then 1s and a 0.
+    assert power_cap == [[], [], [1], [1], [1], [0]]
+    assert len(THROTTLE_REASONS) == 9
+    runs = runs[:4]
     idle = one(
         runs[0], "tailsight.gpu.throttle", **gpu(6), **{"tailsight.throttle.reason": "gpu_idle"}
     )

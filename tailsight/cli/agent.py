@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -10,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from tailsight.cli import CliError
 from tailsight.cli.common import add_config_flag, settings_from
@@ -70,6 +72,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     replay.add_argument(
         "--ethtool-replay", metavar="DIR", help="driver stats from saved `ethtool -S` (<iface>.txt)"
     )
+    replay.add_argument(
+        "--record-nvml",
+        metavar="FILE",
+        help="record --cycles rounds of this node's NVML answers (--interval apart) to FILE",
+    )
+    replay.add_argument("--cycles", type=int, default=10, help="rounds to record (default 10)")
     parser.set_defaults(handler=run)
 
 
@@ -82,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if args.output and not args.once:
         raise CliError("--output needs --once")
-    if not args.once and not settings.agent_endpoint:
+    if not args.once and not args.record_nvml and not settings.agent_endpoint:
         raise CliError("give --endpoint URL (or --once --output json to print one reading)")
     nvml = None
     if args.nvml_replay:
@@ -92,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
             nvml = NvmlReplay.load(args.nvml_replay)
         except (OSError, ValueError, KeyError) as exc:
             raise CliError(f"--nvml-replay {args.nvml_replay}: {exc}") from None
+    if args.record_nvml:
+        return _record(nvml, args.record_nvml, args.cycles, settings.agent_interval_s)
     resource = detect_resource(settings.host_name)
     sources = AgentSources(
         sysfs_root=settings.sysfs_root,
@@ -112,6 +122,28 @@ def run(args: argparse.Namespace) -> int:
         return _once(agent, resource, settings) if args.once else _serve(agent, resource, settings)
     finally:
         agent.close()
+
+
+def _record(nvml: Any, path: str, cycles: int, interval_s: float) -> int:
+    from tailsight.collectors.nvml_record import record_nvml
+
+    if cycles < 1:
+        raise CliError("--cycles must be 1 or more")
+    try:
+        if nvml is None:
+            import pynvml
+
+            nvml = pynvml
+        recording = record_nvml(nvml, cycles, interval_s)
+    except ImportError:
+        raise CliError("no NVIDIA GPU found (nvidia-ml-py is not installed)") from None
+    except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, …
+        raise CliError(f"no NVIDIA GPU found ({exc})") from None
+    Path(path).write_text(json.dumps(recording, indent=1) + "\n")
+    print(
+        f"recorded {len(recording['devices'])} GPU(s) x {cycles} calls to {path}", file=sys.stderr
+    )
+    return 0
 
 
 def _once(agent: NodeAgent, resource: dict[str, AttrValue], settings: Settings) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pynvml
 import pytest
 
+from tailsight.cli import main
 from tailsight.collectors.base import Point
 from tailsight.collectors.nvml import THROTTLE_REASONS, NvmlCollector
 from tailsight.collectors.nvml_replay import NvmlReplay
@@ -241,3 +242,31 @@ def test_real_driver_reads_every_gpu() -> None:
     collector.close()
     check_against_catalogue(points)
     assert len({p.attributes["hw.id"] for p in series(points, "hw.gpu.memory.limit")}) == count
+
+
+def test_recording_replays_to_the_same_points(gpu_node: Path, tmp_path: Path) -> None:
+    out = tmp_path / "recorded.json"
+    rc = main(
+        [
+            "agent",
+            "--nvml-replay",
+            str(gpu_node / "nvml.json"),
+            "--record-nvml",
+            str(out),
+            "--cycles",
+            "6",
+            "--interval",
+            "1ms",
+        ]
+    )
+    assert rc == 0
+    original, clock_a = make(gpu_node)
+    recorded, clock_b = make(gpu_node, json.loads(out.read_text()))
+
+    def view(points: list[Point]) -> list[tuple[str, str, float]]:
+        return sorted(
+            (p.metric, json.dumps(dict(p.attributes), sort_keys=True), p.value) for p in points
+        )
+
+    for a, b in zip(cycles(original, clock_a, 6), cycles(recorded, clock_b, 6), strict=True):
+        assert view(a) == view(b)

@@ -26,6 +26,26 @@ _STATS = {
 }
 
 
+# Per-pod and overlay devices of container networking: hundreds on a busy Kubernetes node,
+# none of them a fabric link. Their traffic is counted on the physical NIC anyway.
+VIRTUAL_PREFIXES = (
+    "veth",
+    "cali",
+    "lxc",
+    "cilium",
+    "flannel",
+    "cni",
+    "docker",
+    "br-",
+    "vxlan",
+    "tunl",
+    "kube-ipvs",
+    "virbr",
+    "genev_sys",
+    "nodelocaldns",
+)
+
+
 def read_int(path: Path | str) -> int | None:
     """An integer sysfs/procfs file, ``None`` when missing or unreadable (e.g. speed of a down link)."""
     try:
@@ -42,6 +62,7 @@ class NetCollector:
         sysfs_root: the directory that holds ``class/net`` (``/sys`` on a host).
         ethtool: reader of the drivers' statistics; ``None`` reads them by ioctl.
         include_loopback: also report ``lo`` (off by default: it carries no fabric traffic).
+        exclude_prefixes: interface names to skip (container networking's virtual devices).
     """
 
     name = "net"
@@ -51,10 +72,12 @@ class NetCollector:
         sysfs_root: Path | str = "/sys",
         ethtool: EthtoolReader | None = None,
         include_loopback: bool = False,
+        exclude_prefixes: tuple[str, ...] = VIRTUAL_PREFIXES,
     ) -> None:
         self.root = os.path.join(sysfs_root, "class", "net")
         self.ethtool: EthtoolReader = IoctlEthtool() if ethtool is None else ethtool
         self.include_loopback = include_loopback
+        self.exclude_prefixes = exclude_prefixes
         self.counters = CounterSet(bits=64)
         # Per interface, built once: (metric, direction, file) to read, and whether it has a
         # device (driver statistics); the PFC stat names of its driver, found on first read.
@@ -68,7 +91,11 @@ class NetCollector:
         except OSError as exc:
             log.warning("cannot list %s: %s", self.root, exc.strerror)
             return []
-        return [n for n in names if self.include_loopback or n != "lo"]
+        return [
+            n
+            for n in names
+            if (self.include_loopback or n != "lo") and not n.startswith(self.exclude_prefixes)
+        ]
 
     def _plan(self, iface: str) -> tuple[list[tuple[str, str, str]], bool]:
         plan = self._plans.get(iface)

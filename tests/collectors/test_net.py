@@ -159,3 +159,12 @@ def test_ioctl_on_missing_interface_is_none() -> None:
         assert reader.stats("lo") is None  # no driver statistics
     finally:
         reader.close()
+
+
+def test_container_networking_devices_are_skipped(tmp_path: Path) -> None:
+    sysfs = tmp_path / "sys"
+    shutil.copytree(HOST_VIRTIO / "sys", sysfs)
+    for name in ("veth3a9f0c1", "cali12ab34cd56e", "flannel.1", "bond0"):
+        shutil.copytree(sysfs / "class/net/eth0", sysfs / "class/net" / name)
+    points = list(NetCollector(sysfs, RecordedEthtool(tmp_path)).collect())
+    assert {p.attributes["network.interface.name"] for p in points} == {"bond0", "eth0"}

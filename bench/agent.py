@@ -11,14 +11,21 @@ the same fixture. Three figures, each CPU time (``time.process_time``) per cycle
 
 It prints the cycle's share of one core at a 1 s interval against the 0.5% target, and the
 ratio of collect and cycle to bare. Run: ``.venv/bin/python bench/agent.py [cycles]``.
+``--live [seconds]`` instead runs the agent as a process against a real ``tailsight up``
+(OTLP/HTTP every second, this machine's trees, then the replayed node) and prints the CPU
+share its process used, from ``/proc/<pid>/stat``.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -193,8 +200,78 @@ def cpu_per_call(fn: Callable[[], object], cycles: int) -> float:
     return (time.process_time() - start) / cycles
 
 
+def live(seconds: float) -> None:
+    """The agent as a process, exporting over OTLP/HTTP to a real `tailsight up` each second."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ports = [_free_port() for _ in range(3)]
+        up = subprocess.Popen(
+            [sys.executable, "-m", "tailsight", "up", "--data-dir", f"{tmp}/data",
+             "--api-port", str(ports[0]), "--otlp-http-port", str(ports[1]),
+             "--otlp-grpc-port", str(ports[2])],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
+        )  # fmt: skip
+        try:
+            _wait_healthy(f"http://127.0.0.1:{ports[0]}/api/v1/health", up)
+            node = build_node(Path(tmp))
+            replay = [
+                "--sysfs-root", str(node / "sys"), "--procfs-root", str(node / "proc"),
+                "--pods-dir", str(node / "var/log/pods"), "--nvml-replay", str(node / "nvml.json"),
+                "--ethtool-replay", str(node / "ethtool"),
+            ]  # fmt: skip
+            for label, extra in (("this machine's /sys and /proc", []), ("replayed node", replay)):
+                pct = _agent_cpu(f"http://127.0.0.1:{ports[1]}", extra, seconds)
+                print(f"live agent, {label}: {pct:.3f}% of one core over {seconds:g} s")
+        finally:
+            up.terminate()
+            up.wait(30)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("tailsight up did not become healthy")
+
+
+def _agent_cpu(endpoint: str, extra: list[str], seconds: float) -> float:
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "tailsight", "agent", "--endpoint", endpoint, "--no-lldp", *extra],
+        stderr=subprocess.DEVNULL,
+        cwd=REPO,
+    )
+    try:
+
+        def ticks() -> int:
+            with open(f"/proc/{agent.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])
+
+        time.sleep(5.0)  # past imports and the first exports
+        t0, w0 = ticks(), time.monotonic()
+        time.sleep(seconds)
+        t1, w1 = ticks(), time.monotonic()
+    finally:
+        agent.terminate()
+        agent.wait(30)
+    return (t1 - t0) / os.sysconf("SC_CLK_TCK") / (w1 - w0) * 100.0
+
+
 def main() -> int:
-    cycles = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    args = sys.argv[1:]
+    if args[:1] == ["--live"]:
+        live(float(args[1]) if len(args) > 1 else 30.0)
+        return 0
+    cycles = int(args[0]) if args else 200
     with tempfile.TemporaryDirectory() as tmp:
         node = build_node(Path(tmp))
         bare = cpu_per_call(bare_reader(node), cycles)

@@ -345,28 +345,29 @@ class NvmlCollector:
             prev = memory.get(proc.pid)
             # One entry per MIG instance a process uses: its memory there adds up.
             memory[proc.pid] = None if used is None else (prev or 0.0) + float(used)
-        shares = {} if gpu.mig else self._sm_shares(gpu)
-        for pid in sorted(set(memory) | set(shares)):
+        shares = None if gpu.mig else self._sm_shares(gpu)
+        for pid in sorted(set(memory) | set(shares or ())):
             info = self.processes.info(pid)
             if info.name == MPS_SERVER:
                 self._note(gpu, "mps", "MPS server seen: reporting its clients, not the server")
                 continue
             pids.add(pid)
             attrs = {"hw.id": gpu.uuid, **info.attributes()}
-            if not gpu.mig:
+            if shares is not None:
                 yield Point("tailsight.gpu.process.utilization", shares.get(pid, 0.0), attrs)
             used = memory.get(pid)
             if used is not None:
                 yield Point("tailsight.gpu.process.memory.usage", used, attrs)
 
-    def _sm_shares(self, gpu: _Gpu) -> dict[int, float]:
-        """Mean SM share per pid over the samples since the last collection."""
+    def _sm_shares(self, gpu: _Gpu) -> dict[int, float] | None:
+        """Mean SM share per pid over the samples since the last collection; ``None``: unknown."""
         try:
             samples = self.nvml.nvmlDeviceGetProcessUtilization(gpu.handle, gpu.last_sample_us)
         except self._error as exc:
-            if getattr(exc, "value", None) != NVML_ERROR_NOT_FOUND:  # NOT_FOUND: no new samples
-                self._note(gpu, "process_util", f"process utilization failed: {exc}")
-            return {}
+            if getattr(exc, "value", None) == NVML_ERROR_NOT_FOUND:
+                return {}  # no sample newer than the last: nothing ran
+            self._note(gpu, "process_util", f"process utilization failed: {exc}")
+            return None
         sums: dict[int, list[float]] = {}
         for s in samples:
             if s.timeStamp <= gpu.last_sample_us:

@@ -199,6 +199,16 @@ def test_unsupported_call_is_logged_once_and_the_rest_is_read(
     assert len(lines) == 1 and "Not Supported" in lines[0]
 
 
+def test_unsupported_process_utilization_is_not_reported_as_zero(gpu_node: Path) -> None:
+    recording = json.loads((gpu_node / "nvml.json").read_text())
+    recording["devices"][2]["unsupported"] = ["nvmlDeviceGetProcessUtilization"]
+    collector, clock = make(gpu_node, recording)
+    (points,) = cycles(collector, clock, 1)
+    assert not series(points, "tailsight.gpu.process.utilization", **gpu(2))
+    assert len(series(points, "tailsight.gpu.process.memory.usage", **gpu(2))) == 2
+    assert collector.gpu_pids() >= {4102, 5200}
+
+
 def test_replay_raises_pynvml_errors() -> None:
     replay = NvmlReplay({"devices": [{"uuid": "GPU-x", "memory_total": 1, "per_call": {}}]})
     with pytest.raises(pynvml.NVMLError_Uninitialized):

@@ -97,6 +97,7 @@ class Spool:
         self._boot = uuid.uuid4().hex[:8]  # segment names, hence dedup tokens, never repeat
         self._current: _Segment | None = None
         self._retiring: list[_Segment] = []
+        self._sealing: list[_Segment] = []  # being fsync'ed and renamed by the sync loop
         self._waiters: list[asyncio.Future[None]] = []
         self._sync_task: asyncio.Task[None] | None = None
         self._age_task: asyncio.Task[None] | None = None
@@ -145,7 +146,7 @@ class Spool:
     @property
     def size(self) -> int:
         current = self._current.size if self._current else 0
-        retiring = sum(s.size for s in self._retiring)
+        retiring = sum(s.size for s in self._retiring) + sum(s.size for s in self._sealing)
         with self._lock:
             return self._sealed_bytes + current + retiring
 
@@ -196,17 +197,21 @@ class Spool:
         while self._waiters or self._retiring:
             waiters, self._waiters = self._waiters, []
             retiring, self._retiring = self._retiring, []
+            self._sealing = retiring
             segments = retiring + ([self._current] if self._current else [])
             try:
                 await loop.run_in_executor(self._fsync, _sync_and_seal, segments, len(retiring))
             except OSError as exc:
                 log.error("spool fsync failed: %s", exc)
+                self._retiring = retiring + self._retiring  # sealed again by the next request
+                self._sealing = []
                 for w in waiters:
                     if not w.done():
                         w.set_exception(exc)
-                continue
+                return  # the next append tries again
             with self._lock:
                 self._sealed_bytes += sum(s.size for s in retiring)
+            self._sealing = []
             if retiring:
                 self.sealed_event.set()
             for w in waiters:

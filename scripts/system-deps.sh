@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Debian packages the test suite needs (real SNMP agents, browser), installed when missing.
+# Debian packages the test suite needs (real SNMP agents, ethtool, browser), installed when missing.
 set -euo pipefail
 need=()
 command -v snmpd >/dev/null 2>&1 || need+=(snmpd)
 command -v snmpbulkwalk >/dev/null 2>&1 || need+=(snmp)
+# The node agent reads driver stats by ioctl; a test checks it against `ethtool -S`.
+command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"

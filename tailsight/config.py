@@ -63,6 +63,15 @@ class Settings:
     ingest_max_items: int = 200_000  # spans, data points or log records per request
     # Analysis
     analysis_interval_s: float = 30.0
+    # Node agent (`tailsight agent`)
+    agent_endpoint: str | None = None  # OTLP endpoint: http(s)://host:4318 or grpc://host:4317
+    agent_interval_s: float = 1.0  # collection and export interval
+    host_name: str | None = None  # host.name of this node; default NODE_NAME or the hostname
+    sysfs_root: Path = Path("/sys")  # the host's /sys (mounted elsewhere in a container)
+    procfs_root: Path = Path("/proc")  # the host's /proc
+    pods_dir: Path = Path("/var/log/pods")  # kubelet's pod log dirs: pod UID -> name
+    topology_file: Path | None = None  # static NIC -> switch port links (YAML)
+    agent_top_processes: int = 10  # busiest processes reported besides the GPU ones
     # Process
     log_level: str = "info"
     shutdown_timeout_s: float = 15.0
@@ -180,6 +189,10 @@ def load_settings(
     settings = Settings(**values)
     if settings.ttl_days < 0:
         raise ConfigError("ttl_days must be 0 (keep forever) or a positive number of days")
+    if settings.agent_interval_s <= 0:
+        raise ConfigError("agent_interval_s must be a positive number of seconds")
+    if settings.agent_top_processes < 0:
+        raise ConfigError("agent_top_processes must be 0 or more")
     for port in ("api_port", "otlp_http_port", "otlp_grpc_port"):
         if not 0 <= getattr(settings, port) <= 65535:
             raise ConfigError(f"{port} must be a TCP port number")

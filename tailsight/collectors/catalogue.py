@@ -30,6 +30,8 @@ _GPU = ("hw.id", "hw.name", "hw.type")
 _PROC = ("hw.id", "process.pid", "process.executable.name")
 _DIR = ("network.interface.name", "network.io.direction")
 _SW = ("network.interface.name", "network.io.direction")
+# Where the process runs in a pod; the namespace makes `<namespace>/<pod>` entities (CONTRACT §4).
+_POD = ("k8s.pod.name", "k8s.namespace.name")
 
 METRICS: tuple[MetricSpec, ...] = (
     # GPU (NVML), per GPU
@@ -66,7 +68,7 @@ METRICS: tuple[MetricSpec, ...] = (
         _PROC,
         "nvml",
         "SM share of one process over the last interval",
-        ("k8s.pod.name",),
+        _POD,
     ),
     MetricSpec(
         "tailsight.gpu.process.memory.usage",
@@ -75,7 +77,7 @@ METRICS: tuple[MetricSpec, ...] = (
         _PROC,
         "nvml",
         "GPU memory used by one process",
-        ("k8s.pod.name",),
+        _POD,
     ),
     # NIC (sysfs, ethtool, procfs), per interface
     MetricSpec("system.network.io", "sum", "By", _DIR, "sysfs", "bytes through the interface"),
@@ -160,7 +162,7 @@ METRICS: tuple[MetricSpec, ...] = (
         ("process.pid", "process.executable.name"),
         "procfs",
         "CPU of one process as a share of the host's CPU capacity, 0..1",
-        ("k8s.pod.name",),
+        _POD,
     ),
     # Switch (SNMP), per port; resource tailsight.switch.name
     MetricSpec("tailsight.switch.port.io", "sum", "By", _SW, "snmp", "octets through the port"),

@@ -81,6 +81,11 @@ class _Snapshot:
         self._by_metric: dict[str, list[Point]] = {}
         self.cycles = 0
 
+    def expire(self) -> None:
+        """The next callback reads the collectors again (a forced export, a benchmark)."""
+        with self._lock:
+            self._taken = -1e18
+
     def points(self, metric: str) -> list[Point]:
         with self._lock:
             now = time.monotonic()
@@ -113,6 +118,39 @@ def make_exporter(endpoint: str, token: str | None = None, timeout_s: float = 10
     return Http(endpoint=url, headers=headers, timeout=timeout_s)
 
 
+def outcome_tracking(exporter: Any) -> Any:
+    """Wraps an OTLP metric exporter so its results can be read: ``.exports`` and ``.failures``.
+
+    The SDK's reader logs a failed export and carries on (right for a long-running agent);
+    a one-shot ``--once`` export needs to know, to exit non-zero.
+    """
+    from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
+
+    class OutcomeTracking(MetricExporter):
+        def __init__(self) -> None:
+            super().__init__(
+                preferred_temporality=exporter._preferred_temporality,
+                preferred_aggregation=exporter._preferred_aggregation,
+            )
+            self.exports = 0
+            self.failures = 0
+
+        def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> Any:
+            result = exporter.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+            self.exports += 1
+            if result is not MetricExportResult.SUCCESS:
+                self.failures += 1
+            return result
+
+        def force_flush(self, timeout_millis: float = 10_000) -> bool:
+            return bool(exporter.force_flush(timeout_millis))
+
+        def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+            exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+    return OutcomeTracking()
+
+
 class OtlpMetricsBridge:
     """Exports the collectors' points over OTLP every ``interval_s`` until :meth:`shutdown`.
 
@@ -134,14 +172,17 @@ class OtlpMetricsBridge:
         metrics: Iterable[str] | None = None,
     ) -> None:
         from opentelemetry.metrics import CallbackOptions, Observation
-        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
         from opentelemetry.sdk.resources import Resource
 
         self.snapshot = _Snapshot(collectors, interval_s)
         reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval_s * 1000)
+        # No exemplars: observations here carry no trace context, and the filter costs per point.
         self.provider = MeterProvider(
-            resource=Resource.create(dict(resource)), metric_readers=[reader]
+            resource=Resource.create(dict(resource)),
+            metric_readers=[reader],
+            exemplar_filter=AlwaysOffExemplarFilter(),
         )
         meter = self.provider.get_meter(scope)
 

@@ -171,9 +171,17 @@ class SnmpClient:
             if attempt:
                 await asyncio.sleep(self.target.backoff(attempt))
             self.requests += 1
-            err_ind, err_status, err_index, var_binds = await call(
+            request = call(
                 self.engine, self._auth, transport, hl.ContextData(), *args, lookupMib=False
             )
+            try:
+                # pysnmp times the request out itself; this bound only guards against a
+                # dispatcher that never calls back, so one switch can never hang a poll.
+                answer = await asyncio.wait_for(request, self.target.timeout_s * 2 + 1)
+            except TimeoutError:
+                last = "no answer (request never completed)"
+                continue
+            err_ind, err_status, err_index, var_binds = answer
             if err_ind:
                 last = str(err_ind)
                 # Only a timeout is worth retrying; auth or decoding errors repeat identically.

@@ -106,8 +106,10 @@ def uptime_went_back(last_ticks: int, ticks: int, elapsed_s: float) -> bool:
     """
     if ticks >= last_ticks:
         return False
-    expected = (last_ticks + elapsed_s * 100) % _TICKS
     tolerance = 1000 + elapsed_s * 10
+    if last_ticks + elapsed_s * 100 + tolerance < _TICKS:
+        return True  # too early for a wrap
+    expected = (last_ticks + elapsed_s * 100) % _TICKS
     return abs(expected - ticks) > tolerance
 
 

@@ -1,0 +1,170 @@
+"""Real SNMP agents on loopback: Debian's ``snmpd`` and ``snmpsim`` with a recorded-style walk."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+DATA = Path(__file__).parent / "data"
+V3_USER, V3_AUTH, V3_PRIV = "tsuser", "auth-pass-123", "priv-pass-123"
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _answers(port: int, community: str, timeout: float) -> bool:
+    """Whether the agent answers a GET of sysUpTime (net-snmp's snmpget as the client)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        probe = subprocess.run(
+            ["snmpget", "-m", "", "-On", "-v2c", "-c", community, "-t", "0.3", "-r", "0"]
+            + [f"127.0.0.1:{port}", "1.3.6.1.2.1.1.3.0"],
+            capture_output=True,
+            text=True,
+        )
+        if probe.returncode == 0 and "Timeticks" in probe.stdout:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass
+class Snmpd:
+    port: int
+    community: str = "public"
+
+
+@pytest.fixture
+def snmpd(tmp_path: Path) -> Iterator[Snmpd]:
+    """Debian's net-snmp agent on a free loopback port: v2c community and a v3 authPriv user."""
+    if shutil.which("snmpd") is None or shutil.which("snmpbulkwalk") is None:
+        pytest.fail("snmpd/snmpbulkwalk missing: run scripts/system-deps.sh")
+    port = free_udp_port()
+    conf = tmp_path / "snmpd.conf"
+    conf.write_text(
+        f"agentaddress udp:127.0.0.1:{port}\n"
+        "rocommunity public 127.0.0.1\n"
+        f'createUser {V3_USER} SHA "{V3_AUTH}" AES "{V3_PRIV}"\n'
+        f"rouser {V3_USER} priv\n"
+    )
+    state = tmp_path / "snmpd-state"
+    state.mkdir()
+    log = (tmp_path / "snmpd.log").open("wb")
+    env = {**os.environ, "SNMP_PERSISTENT_DIR": str(state), "MIBS": "", "MIBDIRS": str(state)}
+    proc = subprocess.Popen(
+        ["snmpd", "-f", "-Lo", "-C", "-c", str(conf), "-p", str(tmp_path / "snmpd.pid")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
+        if not _answers(port, "public", 10):
+            raise AssertionError(f"snmpd did not answer:\n{(tmp_path / 'snmpd.log').read_text()}")
+        yield Snmpd(port)
+    finally:
+        _stop(proc)
+        log.close()
+
+
+class Snmpsim:
+    """``snmpsim-command-responder`` serving ``leaf48.snmprec`` on one or more loopback ports.
+
+    The community is the data file's name, ``leaf48``. :meth:`restart` stops and starts the
+    agent on the same ports: its uptime and every counter start again, as a switch reboot.
+    """
+
+    community = "leaf48"
+
+    def __init__(self, ports: list[int]) -> None:
+        self.ports = ports
+        # snmpsim drops root privileges to a user that could not read a pytest tmp_path
+        # (mode 0700); SNMPSIM_ALLOW_ROOT keeps it as is, and the folder is its own.
+        self.dir = Path(tempfile.mkdtemp(prefix="tailsight-snmpsim-"))
+        (self.dir / "data").mkdir()
+        (self.dir / "cache").mkdir()
+        shutil.copy(DATA / "leaf48.snmprec", self.dir / "data" / "leaf48.snmprec")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+
+    def start(self) -> None:
+        exe = Path(sys.executable).with_name("snmpsim-command-responder")
+        cmd = [
+            str(exe),
+            f"--data-dir={self.dir / 'data'}",
+            f"--cache-dir={self.dir / 'cache'}",
+            *(f"--agent-udpv4-endpoint=127.0.0.1:{p}" for p in self.ports),
+        ]
+        log = (self.dir / "snmpsim.log").open("ab")
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "SNMPSIM_ALLOW_ROOT": "true"}
+        )
+        log.close()
+        for port in self.ports:
+            if not _answers(port, self.community, 20):
+                raise AssertionError(f"snmpsim did not answer:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        return (self.dir / "snmpsim.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+            self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def snmpsim() -> Iterator[Snmpsim]:
+    sim = Snmpsim([free_udp_port()])
+    try:
+        sim.start()
+        yield sim
+    finally:
+        sim.close()
+
+
+@pytest.fixture
+def snmpsim_ten() -> Iterator[Snmpsim]:
+    """One simulator process answering on ten ports: ten healthy switches."""
+    sim = Snmpsim([free_udp_port() for _ in range(10)])
+    try:
+        sim.start()
+        yield sim
+    finally:
+        sim.close()
+
+
+__all__ = ["Snmpd", "Snmpsim", "free_port", "free_udp_port"]

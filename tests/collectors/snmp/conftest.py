@@ -59,36 +59,61 @@ class Snmpd:
     community: str = "public"
 
 
-@pytest.fixture
-def snmpd(tmp_path: Path) -> Iterator[Snmpd]:
-    """Debian's net-snmp agent on a free loopback port: v2c community and a v3 authPriv user."""
+def start_snmpd(folder: Path) -> tuple[subprocess.Popen[bytes], Snmpd]:
+    """Start net-snmp's agent on a free loopback port with its state under ``folder``."""
     if shutil.which("snmpd") is None or shutil.which("snmpbulkwalk") is None:
         pytest.fail("snmpd/snmpbulkwalk missing: run scripts/system-deps.sh")
+    folder.mkdir(parents=True, exist_ok=True)
     port = free_udp_port()
-    conf = tmp_path / "snmpd.conf"
+    conf = folder / "snmpd.conf"
     conf.write_text(
         f"agentaddress udp:127.0.0.1:{port}\n"
         "rocommunity public 127.0.0.1\n"
         f'createUser {V3_USER} SHA "{V3_AUTH}" AES "{V3_PRIV}"\n'
         f"rouser {V3_USER} priv\n"
     )
-    state = tmp_path / "snmpd-state"
-    state.mkdir()
-    log = (tmp_path / "snmpd.log").open("wb")
+    state = folder / "state"
+    state.mkdir(exist_ok=True)
+    # MIBS="" keeps snmpd from parsing MIB files it does not need (and warning about them).
     env = {**os.environ, "SNMP_PERSISTENT_DIR": str(state), "MIBS": "", "MIBDIRS": str(state)}
-    proc = subprocess.Popen(
-        ["snmpd", "-f", "-Lo", "-C", "-c", str(conf), "-p", str(tmp_path / "snmpd.pid")],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
+    with (folder / "snmpd.log").open("wb") as log:
+        proc = subprocess.Popen(
+            ["snmpd", "-f", "-Lo", "-C", "-c", str(conf), "-p", str(folder / "snmpd.pid")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    return proc, Snmpd(port)
+
+
+def wait_snmpd(proc: subprocess.Popen[bytes], agent: Snmpd, folder: Path) -> None:
+    if not _answers(agent.port, agent.community, 10):
+        _stop(proc)
+        raise AssertionError(f"snmpd did not answer:\n{(folder / 'snmpd.log').read_text()}")
+
+
+@pytest.fixture
+def snmpd(tmp_path: Path) -> Iterator[Snmpd]:
+    """Debian's net-snmp agent on a free loopback port: v2c community and a v3 authPriv user."""
+    proc, agent = start_snmpd(tmp_path / "snmpd")
     try:
-        if not _answers(port, "public", 10):
-            raise AssertionError(f"snmpd did not answer:\n{(tmp_path / 'snmpd.log').read_text()}")
-        yield Snmpd(port)
+        wait_snmpd(proc, agent, tmp_path / "snmpd")
+        yield agent
     finally:
         _stop(proc)
-        log.close()
+
+
+@pytest.fixture
+def snmpd_ten(tmp_path: Path) -> Iterator[list[Snmpd]]:
+    """Ten net-snmp agents, ten healthy switches."""
+    started = [start_snmpd(tmp_path / f"snmpd{i}") for i in range(10)]
+    try:
+        for i, (proc, agent) in enumerate(started):
+            wait_snmpd(proc, agent, tmp_path / f"snmpd{i}")
+        yield [agent for _, agent in started]
+    finally:
+        for proc, _ in started:
+            _stop(proc)
 
 
 class Snmpsim:
@@ -149,17 +174,6 @@ class Snmpsim:
 @pytest.fixture
 def snmpsim() -> Iterator[Snmpsim]:
     sim = Snmpsim([free_udp_port()])
-    try:
-        sim.start()
-        yield sim
-    finally:
-        sim.close()
-
-
-@pytest.fixture
-def snmpsim_ten() -> Iterator[Snmpsim]:
-    """One simulator process answering on ten ports: ten healthy switches."""
-    sim = Snmpsim([free_udp_port() for _ in range(10)])
     try:
         sim.start()
         yield sim

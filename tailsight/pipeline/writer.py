@@ -1,0 +1,203 @@
+"""The one writer: drains sealed spool segments into the store, exactly once.
+
+Each segment is one batch (the spool seals it by size or age). Its requests are decoded
+into columns per table and inserted with ``insert_deduplication_token`` =
+``<segment>:<table>``; only when every table's insert succeeded is the segment deleted.
+A crash or store error between the two means the segment is inserted again, and the
+store drops the repeat (migration 0003 turns deduplication on for plain MergeTree).
+While the store is down or refuses inserts the writer retries with backoff and the spool
+grows, up to its bound, after which receivers refuse requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol
+
+from starlette.routing import BaseRoute
+
+from tailsight.pipeline.batch import TableBatch
+from tailsight.pipeline.selfmetrics import IngestMetrics
+from tailsight.pipeline.signals import SIGNAL_BY_CODE
+from tailsight.pipeline.spool import Spool, iter_segment
+from tailsight.storage.otlp_protobuf import insert_traces_protobuf, write_length_delimited
+
+log = logging.getLogger(__name__)
+
+
+class InsertTarget(Protocol):
+    """Where rows go: :class:`~tailsight.storage.store.Store` satisfies it."""
+
+    embedded: bool
+
+    def insert_columns(
+        self,
+        table: str,
+        columns: list[list[object]],
+        column_names: list[str],
+        settings: dict[str, object] | None = None,
+    ) -> None: ...
+
+    def command(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> Any: ...
+
+
+@dataclass
+class SegmentRows:
+    """A segment's rows: decoded batches per table, and trace requests left for the store to parse."""
+
+    batches: list[TableBatch]
+    trace_payloads: list[bytes]
+    trace_rows: int = 0
+
+
+def decode_segment(path: Path, native_traces: bool = False) -> SegmentRows:
+    """The rows of a segment's requests, one batch per table.
+
+    With ``native_traces`` the trace requests are returned as they are, for
+    :func:`~tailsight.storage.otlp_protobuf.insert_traces_protobuf`.
+    """
+    tables: dict[str, TableBatch] = {}
+    payloads: list[bytes] = []
+    trace_rows = 0
+    for record in iter_segment(path):
+        signal = SIGNAL_BY_CODE[record.code]
+        if native_traces and signal.name == "traces":
+            payloads.append(record.payload)
+            trace_rows += record.items
+            continue
+        msg = signal.request()
+        msg.ParseFromString(record.payload)
+        for batch in signal.decode(msg).batches:
+            if batch.table in tables:
+                tables[batch.table].extend(batch)
+            else:
+                tables[batch.table] = batch
+    return SegmentRows([b for b in tables.values() if b.rows], payloads, trace_rows)
+
+
+class SpoolWriter:
+    """Drains ``spool`` into ``store`` from one thread; a :class:`Component` of ``tailsight up``."""
+
+    name = "ingest-writer"
+
+    def __init__(
+        self,
+        spool: Spool,
+        store: InsertTarget,
+        metrics: IngestMetrics,
+        drain_timeout_s: float = 10.0,
+        native_traces: bool | None = None,
+    ) -> None:
+        self.spool = spool
+        self.store = store
+        self.metrics = metrics
+        self.drain_timeout_s = drain_timeout_s
+        # The store parses trace protobuf itself: measured fastest (bench/ingest.py). It
+        # reads the requests from a file, so only the embedded store takes this path.
+        self.native_traces = store.embedded if native_traces is None else native_traces
+        self.store_failing = False  # the last insert failed: receivers answer 503, not 429
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._done: dict[Path, set[str]] = {}  # tables of a segment already inserted
+
+    def routes(self) -> list[BaseRoute]:
+        return [self.metrics.route()]
+
+    async def start(self) -> None:
+        held = self.spool.recover()
+        if held:
+            log.info("spool holds %d bytes from before; replaying", held)
+        self.metrics.gauge("tailsight_ingest_spool_bytes", lambda: self.spool.size)
+        self.metrics.gauge("tailsight_ingest_spool_segments", lambda: len(self.spool.sealed()))
+        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        await self.spool.close()
+        self._stopping.set()
+        self.spool.sealed_event.set()
+        if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+
+    def _run(self) -> None:
+        backoff = 0.2
+        deadline: float | None = None
+        while True:
+            if self._stopping.is_set():
+                deadline = deadline or time.monotonic() + self.drain_timeout_s
+            segments = self.spool.sealed()
+            if not segments:
+                if self._stopping.is_set():
+                    return
+                self.spool.sealed_event.wait(0.5)
+                self.spool.sealed_event.clear()
+                continue
+            for path in segments:
+                if deadline is not None and time.monotonic() > deadline:
+                    log.warning("%d spool segments left for the next start", len(segments))
+                    return
+                if self.write_segment(path):
+                    backoff = 0.2
+                    continue
+                # Store down or refusing: keep the segment and retry it after a pause.
+                if self._stopping.wait(backoff) and deadline and time.monotonic() > deadline:
+                    return
+                backoff = min(backoff * 2, 5.0)
+                break
+
+    def write_segment(self, path: Path) -> bool:
+        """Insert one segment's rows and delete it; False when the store failed (kept for retry)."""
+        started = time.monotonic()
+        try:
+            rows = decode_segment(path, self.native_traces)
+        except Exception:  # noqa: BLE001 - a segment we cannot read must not stop the writer
+            log.exception("spool segment %s cannot be decoded; moved aside", path.name)
+            self.spool.quarantine(path)
+            return True
+        done = self._done.setdefault(path, set())
+        inserts: list[tuple[str, int, Callable[[dict[str, Any]], None]]] = [
+            (b.table, b.rows, partial(self._insert_batch, b)) for b in rows.batches
+        ]
+        if rows.trace_payloads:
+            insert = partial(self._insert_traces, path, rows.trace_payloads)
+            inserts.append(("otel_traces", rows.trace_rows, insert))
+        for table, count, insert_one in inserts:
+            if table in done:
+                continue
+            try:
+                insert_one({"insert_deduplication_token": f"{path.stem}:{table}"})
+            except Exception as exc:  # noqa: BLE001 - any store failure is retried
+                self.store_failing = True
+                self.metrics.inc("tailsight_ingest_insert_errors_total", table=table)
+                log.warning("insert of %s into %s failed, will retry: %s", path.name, table, exc)
+                return False
+            done.add(table)
+            self.metrics.inc("tailsight_ingest_rows_written_total", count, table=table)
+        self.spool.remove(path)
+        self._done.pop(path, None)
+        self.store_failing = False
+        self.metrics.observe("tailsight_ingest_insert_seconds", time.monotonic() - started)
+        return True
+
+    def _insert_batch(self, batch: TableBatch, settings: dict[str, Any]) -> None:
+        self.store.insert_columns(batch.table, batch.columns, list(batch.names), settings=settings)
+
+    def _insert_traces(self, path: Path, payloads: list[bytes], settings: dict[str, Any]) -> None:
+        pb = path.with_suffix(".traces.pb")
+        write_length_delimited(pb, payloads)
+        try:
+            insert_traces_protobuf(self.store, pb, settings)  # type: ignore[arg-type]
+        finally:
+            pb.unlink(missing_ok=True)

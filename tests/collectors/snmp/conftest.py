@@ -147,7 +147,10 @@ class Snmpsim:
         log = (self.dir / "snmpsim.log").open("ab")
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "SNMPSIM_ALLOW_ROOT": "true"}
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "SNMPSIM_ALLOW_ROOT": "true"},
         )
         log.close()
         for port in self.ports:

@@ -31,8 +31,12 @@ def test_switch_port_metrics_land_with_contract_names(snmpd: Snmpd, tmp_path: Pa
     try:
         up.wait_healthy()
         target = ["--target", f"127.0.0.1:{snmpd.port}", "--community", "public", "--once"]
-        http = run_poller(*target, "--name", "leaf-http", "--endpoint", f"http://127.0.0.1:{up.otlp_http_port}")
-        grpc = run_poller(*target, "--name", "leaf-grpc", "--endpoint", f"grpc://127.0.0.1:{up.otlp_grpc_port}")
+        http = run_poller(
+            *target, "--name", "leaf-http", "--endpoint", f"http://127.0.0.1:{up.otlp_http_port}"
+        )
+        grpc = run_poller(
+            *target, "--name", "leaf-grpc", "--endpoint", f"grpc://127.0.0.1:{up.otlp_grpc_port}"
+        )
         assert http.returncode == 0, http.stderr
         assert grpc.returncode == 0, grpc.stderr
     finally:

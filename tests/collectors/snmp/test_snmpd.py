@@ -89,7 +89,9 @@ def test_interface_counters_match_snmpbulkwalk(snmpd: Snmpd) -> None:
             assert series[(metric, name, direction)] == int(column(before_t, f"{IFT}.{col}")[index])
         high_speed = int(column(after_x, f"{IFX}.15")[index])
         speed = series[("tailsight.switch.port.speed", name, "")]
-        assert speed == (high_speed * 1e6 if high_speed else int(column(before_t, f"{IFT}.5")[index]))
+        assert speed == (
+            high_speed * 1e6 if high_speed else int(column(before_t, f"{IFT}.5")[index])
+        )
         oper = column(before_t, f"{IFT}.8")[index]
         assert series[("tailsight.switch.port.up", name, "")] == (1.0 if oper == "1" else 0.0)
 

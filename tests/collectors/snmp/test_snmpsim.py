@@ -139,7 +139,11 @@ def test_rates_wrap_restart_pfc_ecn_lldp(snmpsim: Snmpsim, runner: asyncio.Runne
     ):
         grown = third.values[key] - second.values[key]
         assert initial <= grown <= initial + rate * since_boot * 1.02 + 1, (key, grown)
-    assert all(third.values[k] >= second.values[k] for k in second.values if k[0] != "tailsight.switch.port.speed")
+    assert all(
+        third.values[k] >= second.values[k]
+        for k in second.values
+        if k[0] != "tailsight.switch.port.speed"
+    )
 
 
 def test_getbulk_sizing_bounds_round_trips(snmpsim: Snmpsim, runner: asyncio.Runner) -> None:

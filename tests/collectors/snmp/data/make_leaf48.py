@@ -24,7 +24,11 @@ MGMT_RATE = 1_000_000  # bytes/s into mgmt0, 32-bit counter only
 CONGESTED = 7  # Ethernet1/7 sees discards, PFC pauses and ECN marks
 ERRORED = 12  # Ethernet1/12 sees input errors
 DOWN = 48  # Ethernet1/48 is oper down
-NEIGHBORS = {1: ("gpu-node-01", "ens1f0"), 2: ("gpu-node-02", "ens1f0"), 3: ("gpu-node-03", "ens1f1")}
+NEIGHBORS = {
+    1: ("gpu-node-01", "ens1f0"),
+    2: ("gpu-node-02", "ens1f0"),
+    3: ("gpu-node-03", "ens1f1"),
+}
 MAC_NEIGHBOR = (5, "gpu-node-05", bytes.fromhex("0c42a1b2c3d4"))
 
 RATES = {
@@ -57,7 +61,10 @@ def _counter(tag: int, rate: float, initial: float, bits: int) -> str:
 
 def records() -> list[tuple[tuple[int, ...], str]]:
     out: list[tuple[str, str]] = [
-        ("1.3.6.1.2.1.1.1.0", "4|Cisco NX-OS(tm) nxos.9.3.10.bin, Software (nxos), Version 9.3(10)"),
+        (
+            "1.3.6.1.2.1.1.1.0",
+            "4|Cisco NX-OS(tm) nxos.9.3.10.bin, Software (nxos), Version 9.3(10)",
+        ),
         ("1.3.6.1.2.1.1.3.0", "67:numeric|rate=100,initial=0"),
         ("1.3.6.1.2.1.1.5.0", "4|leaf48"),
     ]

@@ -9,16 +9,29 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tailsight.collectors.base import Point
 from tests.conftest import free_port
 
 DATA = Path(__file__).parent / "data"
 V3_USER, V3_AUTH, V3_PRIV = "tsuser", "auth-pass-123", "priv-pass-123"
+
+
+def series(points: Iterable[Point]) -> dict[tuple[str, str, str], float]:
+    """Points by (metric, port, direction or "") → value."""
+    return {
+        (
+            p.metric,
+            str(p.attributes["network.interface.name"]),
+            str(p.attributes.get("network.io.direction", "")),
+        ): p.value
+        for p in points
+    }
 
 
 def free_udp_port() -> int:
@@ -184,4 +197,4 @@ def snmpsim() -> Iterator[Snmpsim]:
         sim.close()
 
 
-__all__ = ["Snmpd", "Snmpsim", "free_port", "free_udp_port"]
+__all__ = ["Snmpd", "Snmpsim", "free_port", "free_udp_port", "series"]

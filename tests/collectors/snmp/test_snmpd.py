@@ -7,10 +7,9 @@ import subprocess
 
 import pytest
 
-from tailsight.collectors.base import Point
 from tailsight.collectors.snmp.client import SnmpTarget
 from tailsight.collectors.snmp.poller import SwitchConfig, SwitchPoll, make_pollers
-from tests.collectors.snmp.conftest import V3_AUTH, V3_PRIV, V3_USER, Snmpd
+from tests.collectors.snmp.conftest import V3_AUTH, V3_PRIV, V3_USER, Snmpd, series
 
 pytestmark = pytest.mark.integration
 
@@ -45,17 +44,6 @@ def poll_once(target: SnmpTarget, name: str = "leaf-snmpd", ports: str | None = 
     return asyncio.run(poller.poll())
 
 
-def by_series(points: tuple[Point, ...]) -> dict[tuple[str, str, str], float]:
-    return {
-        (
-            p.metric,
-            str(p.attributes["network.interface.name"]),
-            str(p.attributes.get("network.io.direction", "")),
-        ): p.value
-        for p in points
-    }
-
-
 def test_interface_counters_match_snmpbulkwalk(snmpd: Snmpd) -> None:
     before_x = bulkwalk(snmpd.port, IFX)
     before_t = bulkwalk(snmpd.port, IFT)
@@ -63,8 +51,8 @@ def test_interface_counters_match_snmpbulkwalk(snmpd: Snmpd) -> None:
     after_x = bulkwalk(snmpd.port, IFX)
     assert poll.error is None
     names = column(after_x, f"{IFX}.1")
-    series = by_series(poll.points)
-    assert {k[1] for k in series} == set(names.values())
+    values = series(poll.points)
+    assert {k[1] for k in values} == set(names.values())
     assert poll.ports == len(names) >= 2  # lo and at least one more
     for index, name in names.items():
         # The agent's own traffic moves loopback counters while we poll: the poller's
@@ -75,10 +63,10 @@ def test_interface_counters_match_snmpbulkwalk(snmpd: Snmpd) -> None:
         ):
             low = int(column(before_x, f"{IFX}.{col}")[index])
             high = int(column(after_x, f"{IFX}.{col}")[index])
-            assert low <= series[(metric, name, direction)] <= high, (name, metric, direction)
+            assert low <= values[(metric, name, direction)] <= high, (name, metric, direction)
         packets_low = sum(int(column(before_x, f"{IFX}.{c}")[index]) for c in (7, 8, 9))
         packets_high = sum(int(column(after_x, f"{IFX}.{c}")[index]) for c in (7, 8, 9))
-        value = series[("tailsight.switch.port.packet.count", name, "receive")]
+        value = values[("tailsight.switch.port.packet.count", name, "receive")]
         assert packets_low <= value <= packets_high
         for col, metric, direction in (
             (13, "tailsight.switch.port.discards", "receive"),
@@ -86,14 +74,14 @@ def test_interface_counters_match_snmpbulkwalk(snmpd: Snmpd) -> None:
             (14, "tailsight.switch.port.errors", "receive"),
             (20, "tailsight.switch.port.errors", "transmit"),
         ):
-            assert series[(metric, name, direction)] == int(column(before_t, f"{IFT}.{col}")[index])
+            assert values[(metric, name, direction)] == int(column(before_t, f"{IFT}.{col}")[index])
         high_speed = int(column(after_x, f"{IFX}.15")[index])
-        speed = series[("tailsight.switch.port.speed", name, "")]
+        speed = values[("tailsight.switch.port.speed", name, "")]
         assert speed == (
             high_speed * 1e6 if high_speed else int(column(before_t, f"{IFT}.5")[index])
         )
         oper = column(before_t, f"{IFT}.8")[index]
-        assert series[("tailsight.switch.port.up", name, "")] == (1.0 if oper == "1" else 0.0)
+        assert values[("tailsight.switch.port.up", name, "")] == (1.0 if oper == "1" else 0.0)
 
 
 def test_v3_auth_priv_reads_the_same_ports(snmpd: Snmpd) -> None:

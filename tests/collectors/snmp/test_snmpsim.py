@@ -9,27 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tailsight.collectors.base import Point
 from tailsight.collectors.snmp.client import SnmpTarget
 from tailsight.collectors.snmp.mappings import resolve_vendor
 from tailsight.collectors.snmp.poller import SwitchConfig, SwitchPoll, SwitchPoller, make_pollers
-from tests.collectors.snmp.conftest import DATA, Snmpsim
+from tests.collectors.snmp.conftest import DATA, Snmpsim, series
 from tests.collectors.snmp.data import make_leaf48 as leaf
 
 pytestmark = pytest.mark.integration
-
-Series = dict[tuple[str, str, str], float]
-
-
-def series(points: tuple[Point, ...]) -> Series:
-    return {
-        (
-            p.metric,
-            str(p.attributes["network.interface.name"]),
-            str(p.attributes.get("network.io.direction", "")),
-        ): p.value
-        for p in points
-    }
 
 
 @pytest.fixture

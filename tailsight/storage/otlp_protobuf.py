@@ -20,43 +20,9 @@ from typing import Any
 
 from tailsight.storage.store import Store
 
-# Field numbers follow opentelemetry/proto/{common,resource,trace}/v1/*.proto.
-# ``Leaf`` is AnyValue one level down: nested arrays/maps kept as raw bytes.
-PROTO = """
-syntax = "proto3";
-message Leaf {
-  oneof value {
-    string string_value = 1; bool bool_value = 2; int64 int_value = 3; double double_value = 4;
-    bytes array_value = 5; bytes kvlist_value = 6; bytes bytes_value = 7;
-  }
-}
-message LeafKeyValue { string key = 1; Leaf value = 2; }
-message ArrayValue { repeated Leaf values = 1; }
-message KeyValueList { repeated LeafKeyValue values = 1; }
-message AnyValue {
-  oneof value {
-    string string_value = 1; bool bool_value = 2; int64 int_value = 3; double double_value = 4;
-    ArrayValue array_value = 5; KeyValueList kvlist_value = 6; bytes bytes_value = 7;
-  }
-}
-message KeyValue { string key = 1; AnyValue value = 2; }
-message Resource { repeated KeyValue attributes = 1; }
-message Scope { string name = 1; string version = 2; }
-message Event { fixed64 time_unix_nano = 1; string name = 2; repeated KeyValue attributes = 3; }
-message Link {
-  bytes trace_id = 1; bytes span_id = 2; string trace_state = 3; repeated KeyValue attributes = 4;
-}
-message Status { string message = 2; int32 code = 3; }
-message Span {
-  bytes trace_id = 1; bytes span_id = 2; string trace_state = 3; bytes parent_span_id = 4;
-  string name = 5; int32 kind = 6; fixed64 start_time_unix_nano = 7; fixed64 end_time_unix_nano = 8;
-  repeated KeyValue attributes = 9; repeated Event events = 11; repeated Link links = 13;
-  Status status = 15;
-}
-message ScopeSpans { Scope scope = 1; repeated Span spans = 2; }
-message ResourceSpans { Resource resource = 1; repeated ScopeSpans scope_spans = 2; }
-message Request { repeated ResourceSpans resource_spans = 1; }
-"""
+# A wire-compatible subset of ExportTraceServiceRequest (see the file). Given as a file
+# path: a schema given as a string is cached by the engine in ./__cache__ of the cwd.
+PROTO_FILE = Path(__file__).with_name("otlp_traces.proto")
 
 _KINDS = (
     "Enum8('none' = 0, 'string_value' = 1, 'bool_value' = 2, 'int_value' = 3,"
@@ -208,9 +174,7 @@ def write_length_delimited(path: Path, messages: list[bytes]) -> None:
 def insert_traces_protobuf(store: Store, path: Path, settings: dict[str, Any]) -> None:
     """Insert the spans of the length-delimited requests in ``path`` (embedded store only)."""
     all_settings = {
-        "format_schema_source": "string",
-        "format_schema": PROTO,
-        "format_schema_message_name": "Request",
+        "format_schema": f"{PROTO_FILE}:Request",
         "input_format_protobuf_oneof_presence": 1,
         **settings,
     }

@@ -7,6 +7,7 @@ import shutil
 import signal
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import clickhouse_connect
@@ -73,6 +74,8 @@ def test_kill_9_mid_stream_then_restart_keeps_every_acknowledged_span_once(tmp_p
     second = UpProcess(data)
     try:
         second.wait_healthy(30)  # the writer replays the spool as it starts
+        with urllib.request.urlopen(second.api + "/metrics", timeout=5) as r:
+            assert "tailsight_ingest_spool_bytes" in r.read().decode()
     finally:
         assert second.stop() == 0, second.output()  # SIGTERM drains the spool
     log = second.output()

@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from google.rpc import status_pb2
+from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from tailsight.storage import Store
@@ -130,6 +130,15 @@ def test_store_refusing_inserts_spools_then_503_then_drains_exactly_once(
         assert refused is not None and refused.status_code == 503, refused
         assert int(refused.headers["Retry-After"]) > 0
         assert p.writer.store_failing
+        with grpc.insecure_channel(p.grpc) as channel:
+            stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as err:
+                stub.Export(span_request(5), timeout=10)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        details = dict(err.value.trailing_metadata())["grpc-status-details-bin"]
+        status = status_pb2.Status.FromString(details)
+        retry = error_details_pb2.RetryInfo()
+        assert status.details[0].Unpack(retry) and retry.retry_delay.seconds > 0
         store.command("ATTACH TABLE otel_traces")
         p.idle(timeout=30)
         rows = store.rows("SELECT count(), uniqExact(SpanId) FROM otel_traces")[0]

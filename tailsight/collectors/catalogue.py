@@ -197,6 +197,31 @@ METRICS: tuple[MetricSpec, ...] = (
         "ECN-marked packets (vendor MIB), where the switch exposes it",
         ("network.io.direction",),
     ),
+    # Switch extensions (not in CONTRACT §3 yet; additive, names under tailsight.)
+    MetricSpec(
+        "tailsight.switch.port.packet.count",
+        "sum",
+        "{packet}",
+        _SW,
+        "snmp",
+        "packets through the port: unicast + multicast + broadcast",
+    ),
+    MetricSpec(
+        "tailsight.switch.port.up",
+        "gauge",
+        "1",
+        ("network.interface.name",),
+        "snmp",
+        "1 while ifOperStatus is up, else 0",
+    ),
+    MetricSpec(
+        "tailsight.switch.lldp.neighbor",
+        "gauge",
+        "1",
+        ("network.interface.name", "tailsight.neighbor.name", "tailsight.neighbor.port"),
+        "lldp",
+        "topology from the switch: value 1 per LLDP neighbor (lldpRemSysName, lldpRemPortId) of a port",
+    ),
 )
 
 BY_NAME: dict[str, MetricSpec] = {m.name: m for m in METRICS}

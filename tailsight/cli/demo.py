@@ -236,7 +236,7 @@ def _run_demo(
     )
     print(f"  ground truth        {data_dir / 'truth.json'}", file=sys.stderr)
     print(
-        f"streaming live telemetry; a new fault every {every / 60:g} min. Ctrl-C to stop.",
+        f"streaming live telemetry; a new fault every {every:.0f}s. Ctrl-C to stop.",
         file=sys.stderr,
     )
 

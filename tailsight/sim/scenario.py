@@ -191,7 +191,10 @@ def scenario_from_dict(doc: dict[str, Any], where: str = "scenario") -> Scenario
         raise ScenarioError(f"{where}: {type(exc).__name__}: {exc}") from None
     fleet = scenario.build_fleet()
     for f in scenario.faults:
-        truth(f, fleet)  # validates targets against the fleet
+        try:
+            truth(f, fleet)  # validates targets against the fleet
+        except ValueError as exc:
+            raise ScenarioError(f"{where}: fault {f.id}: {exc}") from None
         if f.kind.endswith("port_congestion") and f.target not in fleet.ports:
             raise ScenarioError(f"{where}: fault {f.id}: unknown switch port {f.target!r}")
         if f.kind.startswith("gpu_") and f.target not in fleet.gpus:

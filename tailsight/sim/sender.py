@@ -75,6 +75,8 @@ class OtlpHttpSender:
         """POST one request; retries while the receiver asks to wait, up to ``give_up_s``."""
         body = message.SerializeToString()
         deadline = time.monotonic() + self._give_up
+        # A receiver that refuses connections is down, not busy: stop sooner.
+        unreachable_deadline = time.monotonic() + min(self._give_up, 15.0)
         backoff = 0.2
         while True:
             try:
@@ -86,7 +88,7 @@ class OtlpHttpSender:
                 retry_after = resp.getheader("Retry-After")
             except (OSError, http.client.HTTPException) as exc:
                 self.close()
-                if time.monotonic() + backoff > deadline:
+                if time.monotonic() + backoff > unreachable_deadline:
                     raise SendError(f"{self._host}:{self._port} unreachable: {exc}") from None
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--otlp-grpc-port", type=int, default=4317, help="OTLP/gRPC port")
     parser.add_argument("--history", default="24h", help="history to backfill (default 24h)")
     parser.add_argument(
-        "--fine", default="3h", help="recent history at full resolution (default 3h)"
+        "--fine", default="2h", help="recent history at full resolution (default 2h)"
     )
     parser.add_argument(
         "--fault-every", default="3m", help="a new live fault this often (default 3m)"

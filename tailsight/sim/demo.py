@@ -89,7 +89,7 @@ class LiveFaults:
     def due(self, now: float) -> Fault | None:
         """A fault starting at ``now`` when one is due, else ``None``."""
         if self._next is None:
-            self._next = now + min(60.0, self.every_s)
+            self._next = now  # the first one at once: something to watch from the start
         if now < self._next:
             return None
         kind = self._kinds[self._n % len(self._kinds)]

@@ -26,9 +26,9 @@ SPEC = FleetSpec(
 )
 START = 1793534400.0  # 2026-11-01T12:00:00Z
 SEED = 11
-FAULT_AT = START + 600.0
-FAULT_S = 600.0
-DURATION = 1500.0
+FAULT_AT = START + 300.0
+FAULT_S = 480.0
+DURATION = 1200.0
 
 SeriesKey = tuple[str, str, tuple[tuple[str, object], ...]]  # metric, entity, attributes
 
@@ -61,7 +61,7 @@ def _value(v: object) -> object:
 
 
 def run_scenario(faults: list[Fault], spans_per_window: float = 40.0, metrics: bool = True) -> Run:
-    """Run the test fleet for 25 minutes with ``faults``; same seed every time."""
+    """Run the test fleet for 20 minutes with ``faults``; same seed every time."""
     scenario = Scenario(
         seed=SEED,
         start=START,

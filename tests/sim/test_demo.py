@@ -31,13 +31,13 @@ def test_demo_backfills_goes_live_injects_faults_and_stops(tmp_path: Path) -> No
         "--otlp-grpc-port",
         str(free_port()),
         "--history",
-        "40m",
+        "20m",
         "--fine",
-        "40m",
+        "20m",
         "--live-for",
-        "25s",
+        "8s",
         "--fault-every",
-        "10s",
+        "3s",
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=REPO)
     err = done.stderr

@@ -16,7 +16,7 @@ from tailsight.sim.scenario import ScenarioError, Simulation, load_scenario
 from tailsight.sim.telemetry import count_spans
 
 
-def _bytes(scenario_path: Path, minutes: int = 5) -> bytes:
+def _bytes(scenario_path: Path, minutes: int = 2) -> bytes:
     scenario = load_scenario(scenario_path)
     sim = Simulation(scenario)
     out = b""

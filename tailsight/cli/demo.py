@@ -197,27 +197,23 @@ def _run_demo(
     def note() -> str:
         return f"{sender.stats.spans:,} spans, {sender.stats.points:,} points"
 
-    if fine_start > scenario.start:
-        bar = Progress("history (coarse)", scenario.start, fine_start)
-        sim.set_sampling(COARSE.spans_per_window)
+    stretches = [
+        ("history (coarse)", scenario.start, fine_start, COARSE, 36),
+        ("recent (full detail)", fine_start, now, FINE, 12),
+    ]
+    for label, begin, end, res, ticks in stretches:
+        if end <= begin:
+            continue
+        bar = Progress(label, begin, end)
+        sim.set_sampling(res.spans_per_window)
         backfill(
             sim,
             sender,
-            fine_start,
-            ticks_per_batch=36,
-            metric_every=COARSE.metric_every,
-            progress=lambda t: bar.update(t, note()),
+            end,
+            ticks_per_batch=ticks,
+            metric_every=res.metric_every,
+            progress=lambda t, bar=bar: bar.update(t, note()),  # type: ignore[misc]
         )
-    bar = Progress("recent (full detail)", fine_start, now)
-    sim.set_sampling(FINE.spans_per_window)
-    backfill(
-        sim,
-        sender,
-        now,
-        ticks_per_batch=12,
-        metric_every=FINE.metric_every,
-        progress=lambda t: bar.update(t, note()),
-    )
     print(
         f"backfilled {history / 3600:.0f}h: {note()} in {time.monotonic() - began:.0f}s; analysing",
         file=sys.stderr,

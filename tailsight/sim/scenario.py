@@ -231,6 +231,7 @@ class Simulation:
         self.metrics = MetricBuilder(self.fleet, scenario.start)
         self.rng = np.random.default_rng([scenario.seed, 2])
         self.spans_sent = 0
+        self.ticks = 0  # steps taken, for metric_every across batches
         self.points_sent = 0
         self.set_sampling(scenario.spans_per_window)
 
@@ -241,6 +242,7 @@ class Simulation:
         }
 
     def step(self) -> TickState:
+        self.ticks += 1
         return self.engine.step()
 
     def batches(
@@ -250,10 +252,10 @@ class Simulation:
         n = 0
         pending = []
         while self.engine.t + self.engine.dt <= until + 1e-6:
-            state = self.engine.step()
+            state = self.step()
             n += 1
             pending.extend(sample_requests(state, self.fleet, self.probabilities, self.rng))
-            if n % metric_every == 0:
+            if self.ticks % metric_every == 0:
                 self.metrics.add_tick(state)
             if n % ticks_per_batch == 0 or self.engine.t + self.engine.dt > until + 1e-6:
                 yield self._pack(state.t, pending, n)

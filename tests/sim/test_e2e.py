@@ -94,10 +94,10 @@ def test_sender_waits_out_a_full_spool_and_loses_nothing(tmp_path: Path) -> None
     try:
         up.wait_healthy()
         scenario = corpus_scenario(4)
-        scenario = replace(scenario, duration_s=120.0, faults=())
+        scenario = replace(scenario, duration_s=60.0, faults=())
         sim = Simulation(scenario)
         sender = OtlpHttpSender(f"http://127.0.0.1:{up.otlp_http_port}", give_up_s=60)
-        backfill(sim, sender, scenario.end, ticks_per_batch=3)
+        backfill(sim, sender, scenario.end, ticks_per_batch=2)
         sender.close()
         assert sender.stats.retries > 0
     finally:

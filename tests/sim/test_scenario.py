@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tailsight.cli import main
+from tailsight.collectors.catalogue import BY_NAME, spec
 from tailsight.model import CAUSE_KINDS, ENTITY_TYPES
 from tailsight.sim.corpus import corpus_scenario, parse_seeds
 from tailsight.sim.faults import INCIDENT_KINDS, KINDS
@@ -117,3 +118,30 @@ def test_corpus_cli_writes_every_kind_with_valid_truth(
             )
     assert main(["sim", "corpus", "--seeds", "x", "--out", str(out)]) == 2
     assert "sim" in capsys.readouterr().err
+
+
+def test_emits_every_catalogue_metric_as_catalogued() -> None:
+    scenario = corpus_scenario(6)
+    sim = Simulation(scenario)
+    batch = next(sim.batches(scenario.start + 20, ticks_per_batch=2))
+    assert batch.metrics is not None
+    seen: set[str] = set()
+    for rm in batch.metrics.resource_metrics:
+        resource = {kv.key for kv in rm.resource.attributes}
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                entry = spec(m.name)
+                seen.add(m.name)
+                kind = m.WhichOneof("data")
+                assert kind == entry.kind and m.unit == entry.unit, m.name
+                if kind == "sum":
+                    assert m.sum.is_monotonic and m.sum.aggregation_temporality == 2
+                if m.name.startswith("tailsight.switch."):
+                    assert resource == {"tailsight.switch.name"}
+                else:
+                    assert resource == {"host.name"}
+                for dp in getattr(m, kind).data_points:
+                    keys = {kv.key for kv in dp.attributes}
+                    assert set(entry.attributes) <= keys, (m.name, keys)
+                    assert keys <= set(entry.attributes) | set(entry.optional_attributes)
+    assert seen == set(BY_NAME)

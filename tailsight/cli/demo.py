@@ -102,6 +102,32 @@ def _wait_healthy(
     raise CliError(f"tailsight up was not healthy within {timeout:.0f}s; see {log}")
 
 
+def _spool_bytes(api: str) -> float | None:
+    """Bytes the server's ingest spool still holds (not yet in the store), from ``/metrics``."""
+    try:
+        with urllib.request.urlopen(api + "/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("tailsight_ingest_spool_bytes"):
+            try:
+                return float(line.split()[-1])
+            except ValueError:
+                return None
+    return None
+
+
+def _wait_stored(api: str, timeout_s: float = 90.0) -> None:
+    """Until ingest has written everything acknowledged so far into the store."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        held = _spool_bytes(api)
+        if held is None or held <= 0:
+            return
+        time.sleep(0.25)
+
+
 def _analyze(api: str, start: float, end: float) -> int | None:
     body = json.dumps({"from": start, "to": end}).encode()
     req = urllib.request.Request(
@@ -218,6 +244,9 @@ def _run_demo(
         f"backfilled {history / 3600:.0f}h: {note()} in {time.monotonic() - began:.0f}s; analysing",
         file=sys.stderr,
     )
+    waited = time.monotonic()
+    _wait_stored(api)
+    print(f"stored in the next {time.monotonic() - waited:.0f}s", file=sys.stderr)
     found = _analyze(api, scenario.start, time.time())
     took = time.monotonic() - began
     incidents = "" if found is None else f"; {found} incidents found"

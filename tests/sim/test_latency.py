@@ -1,11 +1,12 @@
 """Request latency: heavy-tailed and stable without faults; each fault raises only its services' p99.
 
 Measured on the test fleet (seed 11, 40 sampled requests per service per 10 s, 12:00
-UTC, 25 minutes): baseline p99/p50 is 3.8 (asr, llm-gateway), 4.5 (embedder) and 6.6
-(reranker), p99.9/p99 1.7-2.0, and the p99 of consecutive 10-minute halves agree within
-0.98-1.29x. With a fault at intensity 0.8 the affected services' p99 rose 1.9x-89x
-(congestion: asr 1.9x, embedder 14x; CPU neighbor 2.0-2.2x; GPU neighbor 20x; CPU-bound
-GPU 89x; surge 4.2x), unaffected services stayed within 0.93-1.15x.
+UTC, 20 minutes): baseline p99/p50 is 3.7 (asr), 3.8 (llm-gateway), 4.3 (embedder) and
+6.8 (reranker), p99.9/p99 1.7-2.2, and the p99 of consecutive 10-minute halves agree
+within 0.98-1.29x. With a fault at intensity 0.8 (surge 1.0) the affected services' p99
+rose 1.9x-19x (congestion: asr 3.0x, embedder 14x; CPU neighbor 1.9-2.6x; GPU
+neighbor 9.8x; CPU-bound GPU 19x; surge 4.2x) while unaffected services stayed within
+0.88-1.14x (callers, which see part of it through their traces, 1.1-1.5x).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ A scenario file::
     start: 2026-11-20T08:00:00Z      # ISO time; "now" and durations ("24h" = 24 h ago) too
     duration: 2h
     tick_s: 10                        # metric interval and state step
-    spans_per_window: 30              # sampled external requests per service per 10 s, on average
+    spans_per_window: 40              # sampled external requests per service per 10 s, on average
     fleet: {leaves: 2, serving_nodes_per_leaf: 3, services: {llm-gateway: 4, embedder: 3}}
     faults:
       - {id: f1, kind: port_congestion, start: 40m, end: 52m, target: leaf1/Ethernet4,
@@ -54,7 +54,7 @@ class Scenario:
     fleet: FleetSpec = field(default_factory=FleetSpec)
     faults: tuple[Fault, ...] = ()
     tick_s: float = 10.0
-    spans_per_window: float = 30.0
+    spans_per_window: float = 40.0
     name: str = ""
 
     @property
@@ -182,7 +182,7 @@ def scenario_from_dict(doc: dict[str, Any], where: str = "scenario") -> Scenario
             fleet=FleetSpec(**spec_doc),
             faults=tuple(faults),
             tick_s=float(doc.get("tick_s", 10.0)),
-            spans_per_window=float(doc.get("spans_per_window", 30.0)),
+            spans_per_window=float(doc.get("spans_per_window", 40.0)),
             name=str(doc.get("name", "")),
         )
     except ScenarioError:

@@ -1,11 +1,12 @@
 """The demo's scenario: a day of history with one incident of every kind, then a fault every few minutes.
 
-The last ``fine_s`` (2 h) of the backfill is sent at full resolution (metrics every 30 s,
-40 sampled spans per service per 10 s window on average (22 at the diurnal trough), enough for the detector's 10 s
-p99), and holds one incident of each kind plus distractors; older history is sent
-coarser (metrics every 5 minutes, 3 spans per window, i.e. 18 a minute), enough for
-day-long views, SLOs and trends. That keeps the first start under two minutes on two
-busy cores; live telemetry is sent at full resolution (metrics every 10 s).
+The last ``fine_s`` (2 h) of the backfill is sent at full resolution (metrics every
+30 s; 40 sampled spans per service per 10 s window on average, 22 at the diurnal trough,
+enough for the detector's 10 s p99) and holds one incident of each kind plus
+distractors; older history is sent coarser (metrics every 5 minutes, 3 spans per window,
+i.e. 18 a minute), enough for day-long views, SLOs and trends. That keeps the first
+start under two minutes on two busy cores; live telemetry is sent at full resolution
+(metrics every 10 s).
 """
 
 from __future__ import annotations

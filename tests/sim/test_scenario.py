@@ -145,3 +145,25 @@ def test_emits_every_catalogue_metric_as_catalogued() -> None:
                     assert set(entry.attributes) <= keys, (m.name, keys)
                     assert keys <= set(entry.attributes) | set(entry.optional_attributes)
     assert seen == set(BY_NAME)
+
+
+def test_gateway_traces_nest_embedder_and_reranker_calls() -> None:
+    scenario = corpus_scenario(8)
+    sim = Simulation(scenario)
+    spans = {}
+    for batch in sim.batches(scenario.start + 120):
+        assert batch.spans is not None
+        for rs in batch.spans.resource_spans:
+            service = next(
+                kv.value.string_value for kv in rs.resource.attributes if kv.key == "service.name"
+            )
+            for span in rs.scope_spans[0].spans:
+                spans[span.span_id] = (service, span)
+    children = [(s, sp) for s, sp in spans.values() if sp.parent_span_id]
+    assert children and {s for s, _ in children} == {"embedder", "reranker"}
+    for _, child in children:
+        parent_service, parent = spans[child.parent_span_id]
+        assert parent_service == "llm-gateway" and parent.trace_id == child.trace_id
+        assert parent.start_time_unix_nano <= child.start_time_unix_nano
+        assert child.end_time_unix_nano <= parent.end_time_unix_nano
+        assert child.trace_state == parent.trace_state  # kept with its parent

@@ -90,8 +90,9 @@ def _wait_healthy(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:]
-            raise CliError(f"tailsight up exited with status {proc.returncode}:\n{tail}")
+            lines = [x for x in log.read_text(errors="replace").splitlines() if x.strip()]
+            last = lines[-1] if lines else "no output"
+            raise CliError(f"tailsight up exited with status {proc.returncode}: {last} (log {log})")
         try:
             with urllib.request.urlopen(api + "/api/v1/health", timeout=1) as resp:
                 if resp.status == 200:
@@ -100,6 +101,14 @@ def _wait_healthy(
             pass
         time.sleep(0.1)
     raise CliError(f"tailsight up was not healthy within {timeout:.0f}s; see {log}")
+
+
+def _serves(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
 
 
 def _spool_bytes(api: str) -> float | None:
@@ -251,7 +260,9 @@ def _run_demo(
     took = time.monotonic() - began
     incidents = "" if found is None else f"; {found} incidents found"
     print(f"\nlive after {took:.0f}s{incidents}. Open:", file=sys.stderr)
-    print(f"  dashboards and API  {api}/", file=sys.stderr)
+    if _serves(api + "/"):  # the dashboards, once a UI is mounted at the root
+        print(f"  dashboards          {api}/", file=sys.stderr)
+    print(f"  health              {api}/api/v1/health", file=sys.stderr)
     print(f"  incidents           {api}/api/v1/incidents?since=24h", file=sys.stderr)
     print(f"  ingest metrics      {api}/metrics", file=sys.stderr)
     print(

@@ -73,3 +73,20 @@ def test_demo_refuses_a_used_data_dir(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "not empty" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_demo_says_which_port_is_taken(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "tailsight", "demo", "--data-dir", str(tmp_path / "d"),
+             "--api-port", str(port), "--otlp-http-port", str(free_port()),
+             "--otlp-grpc-port", str(free_port())],
+            capture_output=True, text=True, timeout=60, cwd=REPO,
+        )  # fmt: skip
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr

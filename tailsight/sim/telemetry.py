@@ -189,6 +189,30 @@ class MetricBuilder:
                     attrs = (iface, ("network.io.direction", direction)) if direction else (iface,)
                     self._sum(res, metric, attrs, t_ns, rates[field_name], dt)
                 self._add(res, "tailsight.switch.port.speed", (iface,), t_ns, port.speed_bps)
+                self._add(res, "tailsight.switch.port.up", (iface,), t_ns, 1.0)
+                for direction, field_name in (("receive", "rx_bytes"), ("transmit", "tx_bytes")):
+                    self._sum(
+                        res,
+                        "tailsight.switch.port.packet.count",
+                        (iface, ("network.io.direction", direction)),
+                        t_ns,
+                        rates[field_name] / 4096.0,
+                        dt,
+                    )
+                if port.peer and "/" in port.peer:
+                    # What the switch's LLDP table says is cabled to this port.
+                    peer_name, peer_port = port.peer.split("/", 1)
+                    self._add(
+                        res,
+                        "tailsight.switch.lldp.neighbor",
+                        (
+                            iface,
+                            ("tailsight.neighbor.name", peer_name),
+                            ("tailsight.neighbor.port", peer_port),
+                        ),
+                        t_ns,
+                        1.0,
+                    )
 
     def flush(self) -> ExportMetricsServiceRequest:
         """One request with every point recorded since the last flush."""

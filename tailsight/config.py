@@ -55,6 +55,12 @@ class Settings:
     otlp_grpc_port: int = 4317
     token: str | None = None  # bearer token for ingest and API
     api_url: str | None = None  # a running `tailsight up` for the CLI to talk to
+    # Ingest
+    spool_dir: Path | None = None  # write-ahead spool; default <data_dir>/spool (server mode too)
+    spool_max_bytes: int = 1 << 30  # past this, receivers answer 429/503 with Retry-After
+    ingest_max_body_bytes: int = 16 << 20  # one request as sent (413 above)
+    ingest_max_decompressed_bytes: int = 64 << 20  # one request after gzip (413 above)
+    ingest_max_items: int = 200_000  # spans, data points or log records per request
     # Analysis
     analysis_interval_s: float = 30.0
     # Process
@@ -65,6 +71,11 @@ class Settings:
     def store_url(self) -> str:
         """The store URL: ``--store`` when given, else the embedded store under ``data_dir``."""
         return self.store or f"chdb://{self.data_dir.expanduser().resolve()}"
+
+    @property
+    def spool_path(self) -> Path:
+        """Where the ingest spool lives."""
+        return (self.spool_dir or self.data_dir / "spool").expanduser()
 
     @property
     def api_base_url(self) -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from tailsight.app.component import Component
 from tailsight.config import Settings
+from tailsight.pipeline.component import ingest_components
 from tailsight.storage.store import Store
 
 
 def build_components(settings: Settings, store: Store) -> list[Component]:
     """The components of one ``tailsight up`` process, in start order."""
     components: list[Component] = []
+    components += ingest_components(settings, store)
     return components

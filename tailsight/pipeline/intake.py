@@ -1,0 +1,98 @@
+"""What both receivers do with a request: parse, check, spool, answer.
+
+The HTTP and gRPC receivers only move bytes and map :class:`~tailsight.pipeline.limits.Refused`
+to their transport; everything that decides whether a request is taken lives here.
+"""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+
+from tailsight.pipeline.limits import Limits, Refused, malformed, too_large
+from tailsight.pipeline.selfmetrics import IngestMetrics
+from tailsight.pipeline.signals import InvalidRequest, Signal, parse_body
+from tailsight.pipeline.spool import Spool, SpoolFull
+from tailsight.pipeline.writer import SpoolWriter
+
+
+class Intake:
+    """Takes OTLP requests into the spool for one pipeline."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        writer: SpoolWriter,
+        metrics: IngestMetrics,
+        limits: Limits,
+        token: str | None = None,
+    ) -> None:
+        self.spool = spool
+        self.writer = writer
+        self.metrics = metrics
+        self.limits = limits
+        self.token = token
+
+    def overloaded(self) -> Refused:
+        """429 while the writer keeps up with the store but not with the load, 503 while the store fails."""
+        if self.writer.store_failing:
+            return Refused(
+                503,
+                grpc.StatusCode.UNAVAILABLE,
+                "the store is unavailable and the spool is full",
+                self.limits.retry_after_s,
+            )
+        return Refused(
+            429,
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "ingest is overloaded: the spool is full",
+            self.limits.retry_after_s,
+        )
+
+    async def accept(self, signal: Signal, body: bytes, is_json: bool, transport: str) -> bytes:
+        """Spool one request's body and return the protobuf ``Export*ServiceResponse``."""
+        started = time.monotonic()
+        try:
+            if self.spool.full():
+                raise self.overloaded()
+            try:
+                msg = parse_body(signal, body, is_json)
+                items, rejected = signal.check(msg)
+            except InvalidRequest as exc:
+                raise malformed(str(exc)) from None
+            if items > self.limits.max_items:
+                raise too_large(
+                    f"{items} {signal.name} items in one request; the limit is {self.limits.max_items}"
+                )
+            payload = msg.SerializeToString() if is_json else body
+            try:
+                await self.spool.append(signal.code, payload)
+            except SpoolFull:
+                raise self.overloaded() from None
+        except Refused as exc:
+            self.metrics.inc(
+                "tailsight_ingest_requests_total",
+                signal=signal.name,
+                transport=transport,
+                outcome=exc.reason,
+            )
+            raise
+        accepted = items - rejected
+        self.metrics.inc(
+            "tailsight_ingest_requests_total", signal=signal.name, transport=transport, outcome="ok"
+        )
+        self.metrics.inc("tailsight_ingest_items_accepted_total", accepted, signal=signal.name)
+        self.metrics.inc("tailsight_ingest_items_spooled_total", items, signal=signal.name)
+        if rejected:
+            self.metrics.inc(
+                "tailsight_ingest_items_refused_total",
+                rejected,
+                signal=signal.name,
+                reason="invalid",
+            )
+        self.metrics.observe(
+            "tailsight_ingest_request_seconds", time.monotonic() - started, signal=signal.name
+        )
+        message = f"{rejected} spans without a trace or span id" if rejected else ""
+        return signal.response_bytes(rejected, message)

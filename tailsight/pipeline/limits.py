@@ -1,0 +1,81 @@
+"""What a request may be: size, decompressed size, items, and who may send it.
+
+Every refusal is a :class:`Refused` carrying the HTTP status, the gRPC status code and a
+one-line message; the receivers turn it into their transport's answer.
+"""
+
+from __future__ import annotations
+
+import hmac
+import zlib
+from dataclasses import dataclass
+
+import grpc
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on one request."""
+
+    max_body_bytes: int = 16 << 20  # as sent (compressed)
+    max_decompressed_bytes: int = 64 << 20
+    max_items: int = 200_000  # spans, data points or log records
+    retry_after_s: int = 2
+
+
+class Refused(Exception):
+    """A request the receiver will not take; ``status`` is HTTP, ``code`` the gRPC equivalent."""
+
+    def __init__(
+        self, status: int, code: grpc.StatusCode, message: str, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+    @property
+    def reason(self) -> str:
+        """A short label for metrics."""
+        return {
+            400: "malformed",
+            401: "unauthorized",
+            413: "too_large",
+            415: "unsupported",
+            429: "overloaded",
+            503: "unavailable",
+        }.get(self.status, str(self.status))
+
+
+def malformed(message: str) -> Refused:
+    return Refused(400, grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def too_large(message: str) -> Refused:
+    return Refused(413, grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+
+
+def check_token(expected: str | None, authorization: str | None) -> None:
+    """Raise 401 unless ``authorization`` is ``Bearer <expected>`` (or no token is configured)."""
+    if expected is None:
+        return
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), expected):
+        raise Refused(
+            401, grpc.StatusCode.UNAUTHENTICATED, "missing or wrong Authorization: Bearer token"
+        )
+
+
+def gunzip(body: bytes, limit: int) -> bytes:
+    """Decompress a gzip body, refusing (413) as soon as the output would pass ``limit``."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+        if len(out) > limit:
+            raise too_large(f"body decompresses to more than {limit} bytes")
+        if not inflater.eof:
+            raise malformed("gzip body is truncated")
+    except zlib.error as exc:
+        raise malformed(f"body is not valid gzip: {exc}") from None
+    return out

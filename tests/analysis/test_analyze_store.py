@@ -15,12 +15,14 @@ HOSTS = ("n1", "n2", "n3", "n4")
 FAULT_AT = T0 + timedelta(minutes=30)
 
 
-def _fleet(store: Store, fault: str) -> None:
-    """Four replicas of ``llm``, one per node and GPU; ``fault`` hits node n2 at FAULT_AT."""
-    rng = random.Random(7)
+def fleet(store: Store, fault: str, first_s: int = 0, last_s: int = 36 * 60) -> None:
+    """Four replicas of ``llm``, one per node and GPU; ``fault`` hits node n2 at FAULT_AT.
+
+    Deterministic per second, so writing it in pieces writes the same data as at once.
+    """
     spans, gauges, sums = [], [], []
-    ecn = 0.0
-    for second in range(0, 36 * 60, 2):
+    for second in range(first_s - first_s % 2, last_s, 2):
+        rng = random.Random(second)
         ts = T0 + timedelta(seconds=second)
         faulty = ts >= FAULT_AT
         for i, host in enumerate(HOSTS):
@@ -59,9 +61,10 @@ def _fleet(store: Store, fault: str) -> None:
                     link_port=f"Ethernet{i}",
                 )
             )
-        ecn += 20 + (5000 if faulty and fault == "congestion" else 0) * 2
-        if second == 40 * 30:  # the switch agent restarts: its counter starts again from 0
-            ecn = 0.0
+        # The switch agent restarted at minute 20: its counter started again from 0.
+        ecn = 20.0 * (second if second < 1200 else second - 1200)
+        if faulty and fault == "congestion":
+            ecn += 5000.0 * (second - 1800)
         sums.append(
             point(
                 "tailsight.switch.port.ecn_marked",
@@ -78,7 +81,7 @@ def _fleet(store: Store, fault: str) -> None:
 
 
 def test_port_congestion_blamed_on_the_port(store: Store) -> None:
-    _fleet(store, "congestion")
+    fleet(store, "congestion")
     found = analyze_range(store, T0 + timedelta(minutes=20), T0 + timedelta(minutes=36))
     assert len(found) == 1
     inc = found[0]
@@ -91,7 +94,7 @@ def test_port_congestion_blamed_on_the_port(store: Store) -> None:
 
 
 def test_gpu_neighbor_blamed_and_reanalysis_replaces(store: Store) -> None:
-    _fleet(store, "gpu")
+    fleet(store, "gpu")
     start, end = T0 + timedelta(minutes=20), T0 + timedelta(minutes=36)
     first = analyze_range(store, start, end)
     again = analyze_range(store, start, end)

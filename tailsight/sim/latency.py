@@ -1,0 +1,138 @@
+"""Per-request latency, built from the causes in a :class:`TickState`.
+
+A request's latency is the sum of queueing (M/M/c wait from its replica's utilisation,
+plus any backlog when arrivals exceed capacity), CPU preprocessing (slowed by host CPU
+pressure or a CPU-bound pipeline), GPU compute (slowed by SM contention, throttling and
+a starved serving loop) and network time (slowed by congestion on the host's switch
+port, with retransmission timeouts from its drops). Request sizes are lognormal.
+
+Requests are *sampled*: each service's external requests are kept with probability
+``p`` (see :func:`sample_probability`), and the downstream calls of a kept request are
+kept with it (parent-based), so every span carries its own probability and rates
+estimate as the sum of ``1/p``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tailsight.sim.fleet import Fleet
+from tailsight.sim.state import QUEUE_SLOTS, ReplicaState, TickState
+
+TIMEOUT_MS = 30000.0
+RTO_MS = 200.0
+
+
+@dataclass(frozen=True)
+class Request:
+    """One sampled request: becomes one SERVER span."""
+
+    service: str
+    host: str
+    pid: int
+    start_ns: int
+    duration_ns: int
+    status: int
+    trace_id: bytes
+    span_id: bytes
+    parent_id: bytes
+    sample_p: float
+
+
+def sample_probability(
+    fleet: Fleet, service: str, spans_per_window: float, window_s: float = 10.0
+) -> float:
+    """The probability that keeps ``spans_per_window`` external requests per window on average."""
+    mean = fleet.profiles[service].rate * window_s
+    return min(1.0, spans_per_window / mean)
+
+
+def _latency_ms(st: ReplicaState, fleet: Fleet, rng: np.random.Generator) -> float:
+    prof = fleet.profiles[st.replica.service]
+    sigma = prof.size_sigma
+    size = float(rng.lognormal(-sigma * sigma / 2, sigma))
+    gpu = prof.gpu_ms * st.gpu_factor * size
+    cpu = st.cpu_ms * float(rng.lognormal(0.0, 0.25))
+    c = st.congestion
+    net = prof.net_ms * (1 + 20 * c) * float(rng.lognormal(0.0, 0.2))
+    if c > 0 and rng.random() < 0.3 * c:
+        net += RTO_MS * 2 ** min(4, int(rng.geometric(0.5)) - 1)
+    wait = st.backlog_wait_s * 1000.0
+    if rng.random() < st.rho**QUEUE_SLOTS:
+        wait += float(rng.exponential(1000.0 / (st.capacity * (1 - st.rho))))
+    return wait + cpu + gpu + net
+
+
+def _pick(group: list[ReplicaState], rng: np.random.Generator) -> ReplicaState:
+    weights = np.array([max(st.rate, 1e-9) for st in group])
+    return group[int(rng.choice(len(group), p=weights / weights.sum()))]
+
+
+def sample_requests(
+    state: TickState, fleet: Fleet, probabilities: dict[str, float], rng: np.random.Generator
+) -> list[Request]:
+    """The sampled requests of one tick, downstream calls included as child spans."""
+    by_service: dict[str, list[ReplicaState]] = {}
+    for st in state.replicas.values():
+        by_service.setdefault(st.replica.service, []).append(st)
+    out: list[Request] = []
+    t0 = state.t - state.dt
+    for service in sorted(by_service):
+        p = probabilities.get(service, 0.0)
+        if p <= 0:
+            continue
+        prof = fleet.profiles[service]
+        n = int(rng.poisson(state.direct[service] * state.dt * p))
+        starts = np.sort(rng.uniform(t0, state.t, n))
+        for start in starts:
+            trace = rng.bytes(16)
+            span = rng.bytes(8)
+            st = _pick(by_service[service], rng)
+            own = _latency_ms(st, fleet, rng)
+            start_ns = int(start * 1e9)
+            cursor = start_ns + int(st.cpu_ms * 1e6)
+            if prof.calls and rng.random() < prof.call_share:
+                for callee in prof.calls:
+                    if callee not in by_service:
+                        continue
+                    cst = _pick(by_service[callee], rng)
+                    dur = int(_latency_ms(cst, fleet, rng) * 1e6)
+                    out.append(
+                        Request(
+                            callee,
+                            cst.replica.host,
+                            cst.replica.pid,
+                            cursor,
+                            dur,
+                            _status(dur, rng),
+                            trace,
+                            rng.bytes(8),
+                            span,
+                            p,
+                        )
+                    )
+                    cursor += dur + 200_000
+            duration = cursor - start_ns + int(own * 1e6)
+            out.append(
+                Request(
+                    service,
+                    st.replica.host,
+                    st.replica.pid,
+                    start_ns,
+                    duration,
+                    _status(duration, rng),
+                    trace,
+                    span,
+                    b"",
+                    p,
+                )
+            )
+    return out
+
+
+def _status(duration_ns: int, rng: np.random.Generator) -> int:
+    if duration_ns > TIMEOUT_MS * 1e6:
+        return 504
+    return 500 if rng.random() < 0.001 else 200

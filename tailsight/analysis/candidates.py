@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tailsight.analysis.evidence import Change, Phases, change, change_of, per_window
+from tailsight.analysis.evidence import Change, Phases, change, change_of, change_or_new, per_window
 from tailsight.analysis.scoring import sig
 from tailsight.analysis.topology import Replica, Topology
 from tailsight.model import Evidence
@@ -191,16 +191,8 @@ def gpu_neighbors(topo: Topology, values: pd.DataFrame, phases: Phases) -> list[
         for tenant in tenants:
             if (tenant.host, tenant.pid) in mine:
                 continue
-            ch = change_of(
-                _rows(
-                    values,
-                    "tailsight.gpu.process.utilization",
-                    host=host,
-                    hw_id=hw_id,
-                    pid=tenant.pid,
-                ),
-                phases,
-            )
+            gpu_rows = _rows(values, "tailsight.gpu.process.utilization", host=host, hw_id=hw_id)
+            ch = change_or_new(gpu_rows[gpu_rows["pid"] == tenant.pid], gpu_rows, phases)
             if ch is None or ch.delta < 0.08:
                 continue
             etype, eid = tenant.entity
@@ -243,7 +235,7 @@ def cpu_neighbors(topo: Topology, values: pd.DataFrame, phases: Phases) -> list[
         for pid, rows in procs.groupby("pid"):
             if str(pid) in serving:
                 continue
-            ch = change_of(rows, phases)
+            ch = change_or_new(rows, procs, phases)
             if ch is None or ch.delta < 0.15:
                 continue
             pod, ns = str(rows["pod"].iloc[0] or ""), str(rows["namespace"].iloc[0] or "")

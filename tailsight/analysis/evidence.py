@@ -73,3 +73,17 @@ def change(series: pd.Series, phases: Phases) -> Change | None:
 def change_of(values: pd.DataFrame, phases: Phases) -> Change | None:
     """``change`` of the per-window sum of the series in ``values``."""
     return change(per_window(values), phases)
+
+
+def change_or_new(values: pd.DataFrame, reference: pd.DataFrame, phases: Phases) -> Change | None:
+    """``change_of`` ``values``, where a series that only appears during the spike (a process
+    that started then) has a baseline of 0, provided ``reference`` (a series of the same
+    source) has a baseline, so a gap in collection is not read as a new process."""
+    found = change_of(values, phases)
+    if found is not None:
+        return found
+    series = per_window(values).dropna()
+    during = series[(series.index >= phases.onset) & (series.index < phases.until)]
+    if during.empty or change_of(reference, phases) is None:
+        return None
+    return Change(0.0, float(during.mean()))

@@ -36,36 +36,43 @@ def with_values(
     """``frame`` with a ``value`` column: rate per second for sums, mean for gauges."""
     if frame.empty:
         return frame.assign(value=pd.Series(dtype=float))
-    parts = []
-    for _, series in frame.groupby(series_key(frame), sort=False, dropna=False):
-        parts.append(_series_values(series.sort_values("window"), bucket_s, max_gap_s))
-    return pd.concat(parts, ignore_index=True)
+    ids = frame.groupby(series_key(frame), sort=False, dropna=False).ngroup()
+    frame = frame.assign(_series=ids.to_numpy()).sort_values(["_series", "window"], kind="stable")
+    value = (frame["total"] / frame["points"].clip(lower=1)).to_numpy(dtype=float, copy=True)
+    is_sum = (frame["kind"] == "sum").to_numpy()
+    delta = is_sum & (frame["temporality"] == DELTA).to_numpy()
+    value[delta] = frame["total"].clip(lower=0).to_numpy(dtype=float)[delta] / bucket_s
+    cumulative = is_sum & ~delta
+    if cumulative.any():
+        value[cumulative] = cumulative_rates(
+            frame[cumulative], max_gap_s, frame["_series"][cumulative]
+        )
+    return frame.assign(value=value).drop(columns="_series").reset_index(drop=True)
 
 
-def _series_values(series: pd.DataFrame, bucket_s: float, max_gap_s: float) -> pd.DataFrame:
-    kind = series["kind"].iloc[0]
-    if kind != "sum":
-        return series.assign(value=series["total"] / series["points"].clip(lower=1))
-    if int(series["temporality"].iloc[0]) == DELTA:
-        return series.assign(value=series["total"].clip(lower=0) / bucket_s)
-    return series.assign(value=cumulative_rates(series, max_gap_s))
+def cumulative_rates(
+    series: pd.DataFrame, max_gap_s: float = 120.0, ids: pd.Series | None = None
+) -> np.ndarray:
+    """Per-window rate of cumulative counter windows sorted by (series, time); NaN where unknown.
 
-
-def cumulative_rates(series: pd.DataFrame, max_gap_s: float = 120.0) -> np.ndarray:
-    """Per-window rate of one cumulative counter's windows, sorted by time; NaN where unknown."""
+    ``ids`` tells series apart (one series when omitted).
+    """
     last = series["last"].to_numpy(dtype=float)
     first = series["first"].to_numpy(dtype=float)
     last_t = series["last_time"].to_numpy(dtype="datetime64[ns]").astype("int64") / 1e9
     first_t = series["first_time"].to_numpy(dtype="datetime64[ns]").astype("int64") / 1e9
-    rates = np.full(len(last), np.nan)
-    for i in range(len(last)):
-        gap = last_t[i] - last_t[i - 1] if i else np.inf
-        if 0 < gap <= max_gap_s:
-            increase = last[i] - last[i - 1]
-            if increase < 0:  # a reset: what was counted since it
-                increase = last[i]
-            rates[i] = increase / gap
-        elif last_t[i] > first_t[i]:
-            increase = last[i] - first[i]
-            rates[i] = (last[i] if increase < 0 else increase) / (last_t[i] - first_t[i])
-    return rates
+    sid = np.zeros(len(last), dtype=np.int64) if ids is None else ids.to_numpy()
+    same = np.zeros(len(last), dtype=bool)
+    same[1:] = sid[1:] == sid[:-1]
+    prev_last = np.roll(last, 1)
+    gap = last_t - np.roll(last_t, 1)
+    use_prev = same & (gap > 0) & (gap <= max_gap_s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        increase = last - prev_last
+        increase = np.where(increase < 0, last, increase)  # a reset: what was counted since it
+        from_prev = increase / gap
+        own = last - first
+        own = np.where(own < 0, last, own)
+        span = last_t - first_t
+        from_own = np.where(span > 0, own / span, np.nan)
+    return np.where(use_prev, from_prev, from_own)

@@ -21,7 +21,7 @@ class Phases:
 
     onset: datetime
     until: datetime
-    baseline_s: float = 300.0
+    baseline_s: float = 900.0
     guard_s: float = 20.0
     min_windows: int = 2
 
@@ -76,14 +76,15 @@ def change_of(values: pd.DataFrame, phases: Phases) -> Change | None:
 
 
 def change_or_new(values: pd.DataFrame, reference: pd.DataFrame, phases: Phases) -> Change | None:
-    """``change_of`` ``values``, where a series that only appears during the spike (a process
-    that started then) has a baseline of 0, provided ``reference`` (a series of the same
-    source) has a baseline, so a gap in collection is not read as a new process."""
-    found = change_of(values, phases)
-    if found is not None:
-        return found
-    series = per_window(values).dropna()
-    during = series[(series.index >= phases.onset) & (series.index < phases.until)]
-    if during.empty or change_of(reference, phases) is None:
+    """``change_of`` a process' series, counting windows where it is absent as 0.
+
+    A process that started shortly before the spike has no earlier series: the windows
+    where ``reference`` (all processes of the same source) has values and it has none
+    are windows it did not run in. Where ``reference`` has nothing either (a gap in
+    collection), nothing is assumed.
+    """
+    own = per_window(values)
+    seen = per_window(reference).index
+    if own.empty:
         return None
-    return Change(0.0, float(during.mean()))
+    return change(own.reindex(seen.union(own.index)).fillna(0.0), phases)

@@ -30,10 +30,10 @@ class SpikeParams:
     ratio: float = 1.8
     k: float = 6.0
     min_requests: int = 20
-    max_gap: int = 2
+    max_gap: int = 3
     # Anomalous windows an incident needs: one window's p99 from a few dozen sampled
     # requests is noisy, a shift that persists is not.
-    min_windows: int = 3
+    min_windows: int = 5
     passes: int = 3
 
 

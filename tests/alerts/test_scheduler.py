@@ -16,13 +16,13 @@ def test_cycles_are_incremental_and_agree_with_manual_analysis(store: Store) -> 
     scheduler = AnalysisScheduler(store, settle_s=20.0, first_lookback_s=3600.0)
     assert scheduler.cycle().start is None  # no data yet: nothing to do
 
-    fleet(store, "congestion", 0, 30 * 60 + 40)  # the spike has begun and is still open
+    fleet(store, "congestion", 0, 31 * 60 + 30)  # the spike has begun and is still open
     first = scheduler.cycle()
     assert first.end is not None and first.start is not None
     (open_inc,) = list_incidents(store, T0)
     assert open_inc.end is None and open_inc.start >= FAULT_AT - timedelta(seconds=20)
 
-    fleet(store, "congestion", 30 * 60 + 40, 36 * 60)
+    fleet(store, "congestion", 31 * 60 + 30, 36 * 60)
     second = scheduler.cycle()
     assert second.start is not None and second.end is not None
     # Incremental: the second cycle starts at the open incident, not back at the first start.

@@ -205,3 +205,16 @@ def test_missing_series_give_unknown_not_an_error() -> None:
     assert (
         cause.kind == "unknown" and cause.score == 0.0 and "1 of 2 replicas slow" in cause.summary
     )
+
+
+def test_a_process_that_started_during_the_ramp_has_a_zero_baseline() -> None:
+    from tailsight.analysis.evidence import change_or_new
+
+    phases = Phases(onset=T0 + timedelta(minutes=20), until=T0 + timedelta(minutes=21))
+    serving = [("1", _ts(10 * i), 0.3) for i in range(126)]
+    intruder = [("9", _ts(10 * i), 0.7) for i in range(100, 126)]  # started 3 min before onset
+    frame = pd.DataFrame(serving + intruder, columns=["pid", "window", "value"])
+    ch = change_or_new(frame[frame["pid"] == "9"], frame, phases)
+    assert ch is not None and ch.baseline == 0.0 and ch.during == pytest.approx(0.7)
+    gap = frame[frame["window"] >= _ts(1200)]  # nothing collected before the onset
+    assert change_or_new(gap[gap["pid"] == "9"], gap, phases) is None

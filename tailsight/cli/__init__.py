@@ -16,7 +16,7 @@ from tailsight import __version__
 from tailsight.config import ConfigError
 
 # Command modules, in the order `tailsight --help` lists them.
-COMMANDS = ("up", "migrate", "incidents", "analyze")
+COMMANDS = ("up", "demo", "sim", "migrate", "incidents", "analyze")
 
 
 class CliError(Exception):

@@ -78,12 +78,8 @@ SIGNALS: dict[str, tuple[str, ...]] = {
         "system.cpu.utilization",
         "tailsight.process.cpu.utilization",
     ),
-    "idle_port_congestion": (
-        "tailsight.switch.port.io",
-        "tailsight.switch.port.ecn_marked",
-        "tailsight.switch.port.discards",
-        "tailsight.switch.port.pfc.pause_frames",
-    ),
+    # A port no service uses: the same signature (at a training node's NIC, if any).
+    "idle_port_congestion": (),
     "idle_gpu_neighbor": (
         "hw.gpu.utilization",
         "tailsight.gpu.process.utilization",
@@ -91,8 +87,9 @@ SIGNALS: dict[str, tuple[str, ...]] = {
         "hw.gpu.memory.usage",
         "hw.power",
     ),
-    "gpu_dip": ("hw.gpu.utilization", "hw.power"),
+    "gpu_dip": ("hw.gpu.utilization", "tailsight.gpu.process.utilization", "hw.power"),
 }
+SIGNALS["idle_port_congestion"] = SIGNALS["port_congestion"]
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ class ServiceProfile:
 
     name: str
     model: str
-    rate: float  # mean requests/s over a day, whole service
+    rate: float  # mean external requests/s over a day, per replica (fleets are provisioned)
     gpu_ms: float
     cpu_ms: float
     net_ms: float
@@ -48,7 +48,7 @@ PROFILES: dict[str, ServiceProfile] = {
         ServiceProfile(
             "llm-gateway",
             "llama-3.1-70b-instruct",
-            12.0,
+            3.0,
             420.0,
             6.0,
             3.0,
@@ -64,7 +64,7 @@ PROFILES: dict[str, ServiceProfile] = {
         ServiceProfile(
             "embedder",
             "bge-large-en-v1.5",
-            60.0,
+            20.0,
             18.0,
             3.0,
             1.5,
@@ -78,7 +78,7 @@ PROFILES: dict[str, ServiceProfile] = {
         ServiceProfile(
             "reranker",
             "bge-reranker-v2-m3",
-            30.0,
+            10.0,
             35.0,
             4.0,
             1.5,
@@ -92,7 +92,7 @@ PROFILES: dict[str, ServiceProfile] = {
         ServiceProfile(
             "asr",
             "whisper-large-v3",
-            6.0,
+            3.0,
             260.0,
             40.0,
             4.0,
@@ -239,6 +239,10 @@ class Fleet:
 
     def replicas_of(self, service: str) -> list[Replica]:
         return [r for r in self.replicas if r.service == service]
+
+    def base_rate(self, service: str) -> float:
+        """Mean external requests/s of a service: its per-replica rate times its replicas."""
+        return self.profiles[service].rate * len(self.replicas_of(service))
 
     def services_on_port(self, port_id: str) -> set[str]:
         hosts = {n.host for n in self.nics.values() if n.port == port_id}

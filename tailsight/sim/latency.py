@@ -45,7 +45,7 @@ def sample_probability(
     fleet: Fleet, service: str, spans_per_window: float, window_s: float = 10.0
 ) -> float:
     """The probability that keeps ``spans_per_window`` external requests per window on average."""
-    mean = fleet.profiles[service].rate * window_s
+    mean = fleet.base_rate(service) * window_s
     return min(1.0, spans_per_window / mean)
 
 
@@ -57,8 +57,11 @@ def _latency_ms(st: ReplicaState, fleet: Fleet, rng: np.random.Generator) -> flo
     cpu = st.cpu_ms * float(rng.lognormal(0.0, 0.25))
     c = st.congestion
     net = prof.net_ms * (1 + 20 * c) * float(rng.lognormal(0.0, 0.2))
-    if c > 0 and rng.random() < 0.3 * c:
+    # A longer exchange (a streamed completion) is more likely to lose a packet to drops.
+    if c > 0 and rng.random() < min(0.9, 0.3 * c * (1 + gpu / 500.0)):
         net += RTO_MS * 2 ** min(4, int(rng.geometric(0.5)) - 1)
+    if rng.random() < 0.004:  # rare stalls (GC, page faults, preemption): the far tail
+        gpu *= 1 + float(rng.pareto(1.5))
     wait = st.backlog_wait_s * 1000.0
     if rng.random() < st.rho**QUEUE_SLOTS:
         wait += float(rng.exponential(1000.0 / (st.capacity * (1 - st.rho))))

@@ -144,8 +144,8 @@ class Engine:
         # Arrivals: direct traffic (diurnal, surges), then what callers send downstream.
         services = sorted({r.service for r in fl.replicas})
         rates = {
-            s: service_rate(fl.profiles[s].rate, mid, s, self.seed)
-            * (1 + 0.8 * level("load_surge", s))
+            s: service_rate(fl.base_rate(s), mid, s, self.seed)
+            * (1 + 0.6 * level("load_surge", s))
             for s in services
         }
         direct = dict(rates)
@@ -175,9 +175,9 @@ class Engine:
             neighbor = sum(u for _, _, u, _ in gpu_procs[r.gpu])
             pressure = self._pressure[r.host]
             clock = 0.85 if self._throttle[r.gpu] else 1.0
-            gpu_factor = (1 + 2.5 * neighbor) * (1 + 2.5 * pressure) / clock
+            gpu_factor = (1 + 1.5 * neighbor) * (1 + 1.5 * pressure) / clock
             under = level("gpu_underutilized", r.gpu)
-            cpu_ms = prof.cpu_ms * (1 + 10 * pressure) + 3 * under * (prof.gpu_ms + prof.cpu_ms)
+            cpu_ms = prof.cpu_ms * (1 + 10 * pressure) + 5 * under * (prof.gpu_ms + prof.cpu_ms)
             threads = 8.0 / (1 + 7 * min(1.0, under))
             cap = min(prof.capacity / gpu_factor, threads * 1000.0 / cpu_ms)
             states[r.pid] = ReplicaState(
@@ -190,7 +190,7 @@ class Engine:
         # The balancer favours faster replicas, imperfectly (least-outstanding-requests).
         for s in services:
             group = [st for st in states.values() if st.replica.service == s]
-            weights = [math.sqrt(st.capacity) for st in group]
+            weights = [st.capacity**0.85 for st in group]
             total = sum(weights)
             for st, w in zip(group, weights, strict=True):
                 st.rate = rates[s] * w / total
@@ -275,7 +275,8 @@ class Engine:
                 if st.replica.host != name:
                     continue
                 prof = fl.profiles[st.replica.service]
-                cores = st.served * st.cpu_ms / 1000.0 + 0.3
+                # Preprocessing, plus the serving loop driving the GPU, plus a fixed idle cost.
+                cores = st.served * (st.cpu_ms + 0.05 * prof.gpu_ms) / 1000.0 + 0.1
                 st.cpu_util = cores / node.cores * self._noise(0.03)
                 procs.append((st.replica.pid, prof.executable, st.cpu_util))
             for job in fl.jobs:

@@ -60,7 +60,10 @@ def run_seed(seed: int, cache: str | None) -> dict[str, Any]:
             started = time.monotonic()
             sim = Simulation(scenario)
             for batch in sim.batches(until=scenario.end, ticks_per_batch=60):
-                for request, decode in ((batch.spans, decode_traces), (batch.metrics, decode_metrics)):
+                for request, decode in (
+                    (batch.spans, decode_traces),
+                    (batch.metrics, decode_metrics),
+                ):
                     if request is None:
                         continue
                     for tb in decode(request).batches:  # type: ignore[operator]
@@ -121,19 +124,25 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
     by_kind: Counter[str] = Counter()
     by_kind_ok: Counter[str] = Counter()
     misses: list[str] = []
+    bands: dict[str, list[int]] = {"0.0-0.5": [0, 0], "0.5-0.8": [0, 0], "0.8-1.0": [0, 0]}
     for res in results:
         truth = res["truth"]
         real = [f for f in truth["faults"] if not f["distractor"]]
         decoys = [f for f in truth["faults"] if f["distractor"]]
         incs = res["incidents"]
         incidents += len(incs)
-        bad_ids = set().union(*(_distractor_entities(f, truth["fleet"]) for f in decoys)) if decoys else set()
+        bad_ids = (
+            set().union(*(_distractor_entities(f, truth["fleet"]) for f in decoys))
+            if decoys
+            else set()
+        )
         for inc in incs:
             for cause in inc["causes"]:
                 if cause.get("entity") and cause["entity"]["id"] in bad_ids:
                     false_blames += 1
             related = [
-                f for f in real
+                f
+                for f in real
                 if _matches(f, inc)
                 and inc["service"] in set(f["affected_services"]) | set(f["upstream_services"])
             ]
@@ -146,16 +155,28 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
                 i for i in incs if i["service"] in fault["affected_services"] and _matches(fault, i)
             ]
             up = [
-                i for i in incs
-                if i["service"] in fault["upstream_services"] and _matches(fault, i)
+                i for i in incs if i["service"] in fault["upstream_services"] and _matches(fault, i)
             ]
             if not own:
                 misses.append(f"seed {res['seed']} {fault['id']} {fault['kind']}: not detected")
                 continue
             detected += 1
             delays.append(min(_ts(i["start"]) for i in own) - _ts(fault["start"]))
-            candidates = own + [i for i in up if i["causes"] and i["causes"][0]["service"] != i["service"]]
+            candidates = own + [
+                i for i in up if i["causes"] and i["causes"][0]["service"] != i["service"]
+            ]
             t1 = [_right(fault, i["causes"][0]) for i in candidates if i["causes"]]
+            for i in candidates:
+                top = i["causes"][0]
+                band = (
+                    "0.8-1.0"
+                    if top["score"] >= 0.8
+                    else "0.5-0.8"
+                    if top["score"] >= 0.5
+                    else "0.0-0.5"
+                )
+                bands[band][0] += 1
+                bands[band][1] += _right(fault, top)[1]
             t3 = [_right(fault, c) for i in candidates for c in i["causes"][:3]]
             k1, c1 = any(k for k, _ in t1), any(c for _, c in t1)
             top1_kind += k1
@@ -165,8 +186,13 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
             by_kind_ok[fault["kind"]] += c1
             if not c1:
                 firsts = [
-                    (i["service"], i["causes"][0]["kind"], (i["causes"][0].get("entity") or {}).get("id"))
-                    for i in own if i["causes"]
+                    (
+                        i["service"],
+                        i["causes"][0]["kind"],
+                        (i["causes"][0].get("entity") or {}).get("id"),
+                    )
+                    for i in own
+                    if i["causes"]
                 ]
                 misses.append(
                     f"seed {res['seed']} {fault['id']} {fault['kind']} {fault['culprit']['id']}: top-1 {firsts[:3]}"
@@ -186,6 +212,7 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
         "delay_median_s": statistics.median(delays) if delays else None,
         "delay_p90_s": statistics.quantiles(delays, n=10)[-1] if len(delays) >= 2 else None,
         "top1_culprit_by_kind": {k: f"{by_kind_ok[k]}/{v}" for k, v in sorted(by_kind.items())},
+        "calibration": {b: f"{ok}/{n}" for b, (n, ok) in bands.items()},
         "misses": misses,
     }
 
@@ -214,20 +241,28 @@ def main() -> int:
     ingest = [r["ingest_s"] for r in results if r["ingest_s"]]
     print(f"seeds {args.seeds}: {summary['faults']} faults, {summary['incidents']} incidents")
     for key in (
-        "recall", "top1_kind", "top3_kind", "top1_culprit", "top3_culprit",
+        "recall",
+        "top1_kind",
+        "top3_kind",
+        "top1_culprit",
+        "top3_culprit",
     ):
         print(f"  {key:<14} {summary[key]:.3f}")
     print(f"  {'false_blames':<14} {summary['false_blames']}")
     print(f"  {'spurious':<14} {summary['spurious']}")
     print(f"  delay median {summary['delay_median_s']} s, p90 {summary['delay_p90_s']} s")
     print(f"  top-1 culprit by kind: {summary['top1_culprit_by_kind']}")
+    print(f"  top cause right, by its score band: {summary['calibration']}")
     for line in summary["misses"]:
         print("   miss:", line)
     print(
         f"analysis of one 2 h scenario: median {statistics.median(analyze):.2f} s"
-        + (f"; simulate+decode+insert median {statistics.median(ingest):.1f} s "
-           f"(analysis/ingest ratio {statistics.median(analyze) / statistics.median(ingest):.3f})"
-           if ingest else "")
+        + (
+            f"; simulate+decode+insert median {statistics.median(ingest):.1f} s "
+            f"(analysis/ingest ratio {statistics.median(analyze) / statistics.median(ingest):.3f})"
+            if ingest
+            else ""
+        )
         + f"; wall {wall:.0f} s"
     )
     targets = (
@@ -235,8 +270,10 @@ def main() -> int:
         and summary["false_blames"] == 0
         and (summary["delay_median_s"] or 1e9) <= 60
     )
-    print("targets (top-1 culprit >= 0.95, zero false blames, median delay <= 60 s):",
-          "met" if targets else "NOT met")
+    print(
+        "targets (top-1 culprit >= 0.95, zero false blames, median delay <= 60 s):",
+        "met" if targets else "NOT met",
+    )
     if args.json:
         Path(args.json).write_text(json.dumps({"summary": summary, "results": results}, indent=1))
     return 0

@@ -28,7 +28,7 @@ class SpikeParams:
     baseline_windows: int = 180  # 30 min of 10 s windows
     min_baseline_windows: int = 30
     ratio: float = 1.8
-    k: float = 6.0
+    k: float = 4.5
     min_requests: int = 20
     max_gap: int = 3
     # Anomalous windows an incident needs: one window's p99 from a few dozen sampled

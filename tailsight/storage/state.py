@@ -27,24 +27,27 @@ def set_state(store: Store, scope: str, key: str, value: str) -> None:
 
 def latest_latency_window(store: Store, since: datetime) -> datetime | None:
     """The start of the newest 10 s latency window at or after ``since``: how far data reaches."""
-    rows = store.rows(
+    return _time(
+        store,
         "SELECT max(Window), count() FROM tailsight_latency_10s "
         "WHERE Window >= toDateTime({since:DateTime64(3)})",
-        {"since": since},
+        since,
     )
-    if not rows or not rows[0][1]:
-        return None
-    ts: datetime = rows[0][0]
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def earliest_open_incident(store: Store, since: datetime) -> datetime | None:
     """Onset of the oldest incident since ``since`` that was still open when last analysed."""
-    rows = store.rows(
+    return _time(
+        store,
         "SELECT min(Start), count() FROM tailsight_incidents FINAL "
         "WHERE Deleted = 0 AND End IS NULL AND Start >= {since:DateTime64(3)}",
-        {"since": since},
+        since,
     )
+
+
+def _time(store: Store, sql: str, since: datetime) -> datetime | None:
+    """The time in the first column of ``sql``'s one row, or None when its count is 0."""
+    rows = store.rows(sql, {"since": since})
     if not rows or not rows[0][1]:
         return None
     ts: datetime = rows[0][0]

@@ -17,18 +17,12 @@ from typing import Any
 import pytest
 
 from tailsight.sim.faults import INCIDENT_KINDS, random_fault, truth
-from tailsight.sim.fleet import FleetSpec, build_fleet
+from tailsight.sim.fleet import build_fleet
 from tailsight.sim.scenario import Scenario, Simulation
 from tailsight.sim.sender import OtlpHttpSender, backfill
 from tests.conftest import UpProcess
+from tests.sim.simdata import SPEC  # a small fleet: 2 leaves, 4 serving nodes, 8 replicas
 
-SPEC = FleetSpec(
-    leaves=2,
-    serving_nodes_per_leaf=2,
-    training_nodes_per_leaf=1,
-    gpus_per_node=(4,),
-    services={"llm-gateway": 2, "embedder": 2, "reranker": 2, "asr": 2},
-)
 SEED = 5
 START = 1793534400.0  # 2026-11-01T12:00:00Z
 WARMUP_S, FAULT_S, GAP_S = 600.0, 240.0, 180.0

@@ -62,14 +62,8 @@ def _value(v: object) -> object:
 
 def run_scenario(faults: list[Fault], spans_per_window: float = 40.0, metrics: bool = True) -> Run:
     """Run the test fleet for 25 minutes with ``faults``; same seed every time."""
-    scenario = Scenario(
-        seed=SEED,
-        start=START,
-        duration_s=DURATION,
-        fleet=SPEC,
-        faults=tuple(faults),
-        spans_per_window=spans_per_window,
-    )
+    scenario = Scenario(seed=SEED, start=START, duration_s=DURATION, fleet=SPEC,
+                        faults=tuple(faults), spans_per_window=spans_per_window)
     sim = Simulation(scenario)
     series: dict[SeriesKey, dict[float, float]] = defaultdict(dict)
     kinds: dict[str, str] = {}

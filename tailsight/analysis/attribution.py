@@ -79,11 +79,12 @@ def rank_causes(incident: Incident, frames: IncidentFrames, phases: Phases) -> t
     """The ranked causes of ``incident``; the cause service is the topology's service."""
     topo = frames.topology
     blast = blast_radius(frames.replicas, topo.service, phases)
+    values = cand.MetricFrames(frames.values)
     found = [
-        *cand.network_congestion(topo, frames.values, phases),
-        *cand.gpu_neighbors(topo, frames.values, phases),
-        *cand.cpu_neighbors(topo, frames.values, phases),
-        *cand.gpu_idle(topo, frames.values, phases),
+        *cand.network_congestion(topo, values, phases),
+        *cand.gpu_neighbors(topo, values, phases),
+        *cand.cpu_neighbors(topo, values, phases),
+        *cand.gpu_idle(topo, values, phases),
         *cand.load_surge(topo, frames.requests, phases),
     ]
     found = _explained_away(found)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from tailsight.analysis.evidence import Change, Phases, change, change_of, change_or_new, per_window
@@ -51,19 +52,43 @@ NIC_SIGNALS = (
 HOST_SIGNALS = (("tailsight.tcp.retransmits", 5.0),)
 
 
-def _rows(values: pd.DataFrame, metric: str, **match: str) -> pd.DataFrame:
-    mask = values["metric"] == metric
-    for column, wanted in match.items():
-        mask &= values[column] == wanted
-    return values[mask]
+class MetricFrames:
+    """Metric values split by metric name once, for the many look-ups attribution makes."""
+
+    def __init__(self, values: pd.DataFrame) -> None:
+        values = values.dropna(subset=["value"]) if not values.empty else values
+        self._by_metric = {
+            str(m): g.reset_index(drop=True) for m, g in values.groupby("metric", sort=False)
+        }
+        self._empty = values.iloc[:0]
+
+    def rows(self, metric: str, **match: str) -> pd.DataFrame:
+        """The rows of ``metric`` whose columns equal ``match``."""
+        frame = self._by_metric.get(metric)
+        if frame is None:
+            return self._empty
+        if not match:
+            return frame
+        mask = np.ones(len(frame), dtype=bool)
+        for column, wanted in match.items():
+            mask &= (frame[column] == wanted).to_numpy()
+        return frame[mask]
+
+    def unit(self, metric: str) -> str:
+        """The unit of ``metric`` as evidence shows it: per second for sums."""
+        frame = self._by_metric.get(metric)
+        if frame is None or frame.empty:
+            return ""
+        unit, kind = str(frame["unit"].iloc[0]), str(frame["kind"].iloc[0])
+        return f"{unit}/s" if kind == "sum" else unit
 
 
-def _unit(values: pd.DataFrame, metric: str) -> str:
-    rows = values[values["metric"] == metric]
-    if rows.empty:
-        return ""
-    unit, kind = str(rows["unit"].iloc[0]), str(rows["kind"].iloc[0])
-    return f"{unit}/s" if kind == "sum" else unit
+def _rows(values: MetricFrames, metric: str, **match: str) -> pd.DataFrame:
+    return values.rows(metric, **match)
+
+
+def _unit(values: MetricFrames, metric: str) -> str:
+    return values.unit(metric)
 
 
 def _evidence(metric: str, entity: str, ch: Change, unit: str) -> Evidence:
@@ -71,7 +96,7 @@ def _evidence(metric: str, entity: str, ch: Change, unit: str) -> Evidence:
 
 
 def _signals(
-    values: pd.DataFrame,
+    values: MetricFrames,
     signals: Iterable[tuple[str, float]],
     entity: str,
     phases: Phases,
@@ -93,7 +118,7 @@ def _signals(
 
 
 def _utilization(
-    values: pd.DataFrame,
+    values: MetricFrames,
     io_metric: str,
     speed_metric: str,
     entity: str,
@@ -112,7 +137,7 @@ def _utilization(
     return 1.0 + 3.0 * (ch.during - 0.85), _evidence(f"{io_metric}:utilization", entity, ch, "1")
 
 
-def network_congestion(topo: Topology, values: pd.DataFrame, phases: Phases) -> list[Candidate]:
+def network_congestion(topo: Topology, values: MetricFrames, phases: Phases) -> list[Candidate]:
     """Switch ports and NICs on the path of the service's replicas whose congestion counters rose."""
     out: list[Candidate] = []
     for link in topo.links:
@@ -180,7 +205,7 @@ def network_congestion(topo: Topology, values: pd.DataFrame, phases: Phases) -> 
     return out
 
 
-def gpu_neighbors(topo: Topology, values: pd.DataFrame, phases: Phases) -> list[Candidate]:
+def gpu_neighbors(topo: Topology, values: MetricFrames, phases: Phases) -> list[Candidate]:
     """Other processes on the service's GPUs whose share of the GPU rose."""
     out: list[Candidate] = []
     mine = {(r.host, r.pid) for r in topo.replicas}
@@ -222,7 +247,7 @@ def gpu_neighbors(topo: Topology, values: pd.DataFrame, phases: Phases) -> list[
     return out
 
 
-def cpu_neighbors(topo: Topology, values: pd.DataFrame, phases: Phases) -> list[Candidate]:
+def cpu_neighbors(topo: Topology, values: MetricFrames, phases: Phases) -> list[Candidate]:
     """Other processes on the service's nodes whose CPU use rose with the node's CPU pressure."""
     out: list[Candidate] = []
     for host in topo.hosts:
@@ -261,7 +286,7 @@ def cpu_neighbors(topo: Topology, values: pd.DataFrame, phases: Phases) -> list[
     return out
 
 
-def gpu_idle(topo: Topology, values: pd.DataFrame, phases: Phases) -> list[Candidate]:
+def gpu_idle(topo: Topology, values: MetricFrames, phases: Phases) -> list[Candidate]:
     """The service's GPUs went idle while latency rose: the bottleneck sits before the GPU."""
     out: list[Candidate] = []
     for replica, hw_ids in topo.gpus.items():
@@ -363,6 +388,7 @@ def _rise_text(ev: Evidence) -> str:
 
 __all__ = [
     "Candidate",
+    "MetricFrames",
     "Replica",
     "cpu_neighbors",
     "gpu_idle",

@@ -123,18 +123,19 @@ def rank_causes(incident: Incident, frames: IncidentFrames, phases: Phases) -> t
 
 
 def _explained_away(found: list[cand.Candidate]) -> list[cand.Candidate]:
-    """An idle GPU is a symptom, not a cause, where a neighbor or congestion reaches that replica."""
+    """An idle GPU is a symptom, not a cause, where a neighbor or congestion reaches that replica.
+
+    Such a GPU waits on the network or shares its SMs; naming it too would blame a GPU
+    that merely dipped at the same time (a distractor of the corpus does exactly that).
+    """
     blockers = [
         c for c in found if c.kind in ("noisy_neighbor", "network_congestion") and c.strength >= 0.5
     ]
-    out = []
-    for c in found:
-        if c.kind == "gpu_underutilized" and any(c.reach & b.reach for b in blockers):
-            c = cand.Candidate(
-                c.kind, c.entity_type, c.entity_id, c.strength * 0.3, c.reach, c.summary, c.evidence
-            )
-        out.append(c)
-    return out
+    return [
+        c
+        for c in found
+        if not (c.kind == "gpu_underutilized" and any(c.reach & b.reach for b in blockers))
+    ]
 
 
 def _best_per_entity(causes: list[Cause]) -> list[Cause]:

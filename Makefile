@@ -3,10 +3,15 @@
 
 DATA_DIR ?= $(HOME)/.local/share/tailsight
 
-.PHONY: up test lint bench venv
+.PHONY: demo up test lint bench venv
 
 venv:
 	@scripts/venv.sh dev
+
+# A simulated GPU fleet with injected faults on a fresh store: a day of history, then live.
+demo:
+	@scripts/venv.sh
+	.venv/bin/tailsight demo
 
 up:
 	@scripts/venv.sh

@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--otlp-grpc-port", type=int, default=4317, help="OTLP/gRPC port")
     parser.add_argument("--history", default="24h", help="history to backfill (default 24h)")
     parser.add_argument(
-        "--fine", default="3h", help="recent history at full resolution (default 3h)"
+        "--fine", default="2h", help="recent history at full resolution (default 2h)"
     )
     parser.add_argument(
         "--fault-every", default="3m", help="a new live fault this often (default 3m)"
@@ -90,8 +90,9 @@ def _wait_healthy(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:]
-            raise CliError(f"tailsight up exited with status {proc.returncode}:\n{tail}")
+            lines = [x for x in log.read_text(errors="replace").splitlines() if x.strip()]
+            last = lines[-1] if lines else "no output"
+            raise CliError(f"tailsight up exited with status {proc.returncode}: {last} (log {log})")
         try:
             with urllib.request.urlopen(api + "/api/v1/health", timeout=1) as resp:
                 if resp.status == 200:
@@ -100,6 +101,40 @@ def _wait_healthy(
             pass
         time.sleep(0.1)
     raise CliError(f"tailsight up was not healthy within {timeout:.0f}s; see {log}")
+
+
+def _serves(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def _spool_bytes(api: str) -> float | None:
+    """Bytes the server's ingest spool still holds (not yet in the store), from ``/metrics``."""
+    try:
+        with urllib.request.urlopen(api + "/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("tailsight_ingest_spool_bytes"):
+            try:
+                return float(line.split()[-1])
+            except ValueError:
+                return None
+    return None
+
+
+def _wait_stored(api: str, timeout_s: float = 90.0) -> None:
+    """Until ingest has written everything acknowledged so far into the store."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        held = _spool_bytes(api)
+        if held is None or held <= 0:
+            return
+        time.sleep(0.25)
 
 
 def _analyze(api: str, start: float, end: float) -> int | None:
@@ -197,36 +232,37 @@ def _run_demo(
     def note() -> str:
         return f"{sender.stats.spans:,} spans, {sender.stats.points:,} points"
 
-    if fine_start > scenario.start:
-        bar = Progress("history (coarse)", scenario.start, fine_start)
-        sim.set_sampling(COARSE.spans_per_window)
+    stretches = [
+        ("history (coarse)", scenario.start, fine_start, COARSE, 36),
+        ("recent (full detail)", fine_start, now, FINE, 12),
+    ]
+    for label, begin, end, res, ticks in stretches:
+        if end <= begin:
+            continue
+        bar = Progress(label, begin, end)
+        sim.set_sampling(res.spans_per_window)
         backfill(
             sim,
             sender,
-            fine_start,
-            ticks_per_batch=36,
-            metric_every=COARSE.metric_every,
-            progress=lambda t: bar.update(t, note()),
+            end,
+            ticks_per_batch=ticks,
+            metric_every=res.metric_every,
+            progress=lambda t, bar=bar: bar.update(t, note()),  # type: ignore[misc]
         )
-    bar = Progress("recent (full detail)", fine_start, now)
-    sim.set_sampling(FINE.spans_per_window)
-    backfill(
-        sim,
-        sender,
-        now,
-        ticks_per_batch=12,
-        metric_every=FINE.metric_every,
-        progress=lambda t: bar.update(t, note()),
-    )
     print(
         f"backfilled {history / 3600:.0f}h: {note()} in {time.monotonic() - began:.0f}s; analysing",
         file=sys.stderr,
     )
+    waited = time.monotonic()
+    _wait_stored(api)
+    print(f"stored in the next {time.monotonic() - waited:.0f}s", file=sys.stderr)
     found = _analyze(api, scenario.start, time.time())
     took = time.monotonic() - began
     incidents = "" if found is None else f"; {found} incidents found"
     print(f"\nlive after {took:.0f}s{incidents}. Open:", file=sys.stderr)
-    print(f"  dashboards and API  {api}/", file=sys.stderr)
+    if _serves(api + "/"):  # the dashboards, once a UI is mounted at the root
+        print(f"  dashboards          {api}/", file=sys.stderr)
+    print(f"  health              {api}/api/v1/health", file=sys.stderr)
     print(f"  incidents           {api}/api/v1/incidents?since=24h", file=sys.stderr)
     print(f"  ingest metrics      {api}/metrics", file=sys.stderr)
     print(

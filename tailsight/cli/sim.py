@@ -50,6 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--live", action="store_true", help="after the backfill, continue in real time"
     )
     run.add_argument("--live-for", metavar="DURATION", help="stop the live phase after this long")
+    run.add_argument(
+        "--retry-for",
+        default="2m",
+        metavar="DURATION",
+        help="keep retrying an overloaded receiver this long (default 2m; 15s at most when unreachable)",
+    )
     run.add_argument("--truth", metavar="FILE", help="write the (re-anchored) truth JSON here")
     run.set_defaults(handler=run_scenario)
 
@@ -82,13 +88,14 @@ def run_scenario(args: argparse.Namespace) -> int:
             now = float(int(time.time()) // 10 * 10)
             scenario = reanchor(scenario, now, parse_duration(args.backfill).total_seconds())
         live_for = parse_duration(args.live_for).total_seconds() if args.live_for else None
+        retry_for = parse_duration(args.retry_for).total_seconds()
     except (ScenarioError, ValueError) as exc:
         raise CliError(str(exc)) from None
     if args.truth:
         Path(args.truth).write_text(json.dumps(scenario.truth(), indent=2) + "\n")
     sim = Simulation(scenario)
     try:
-        sender = OtlpHttpSender(args.endpoint, token=args.token)
+        sender = OtlpHttpSender(args.endpoint, token=args.token, give_up_s=retry_for)
         started = time.monotonic()
         backfill(sim, sender, scenario.end)
         took = time.monotonic() - started

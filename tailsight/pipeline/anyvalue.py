@@ -13,7 +13,6 @@ import json
 import math
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
@@ -50,25 +49,36 @@ def format_double(value: float) -> str:
     return text.removesuffix(".0")
 
 
-def raw_value(value: AnyValue) -> Any:
-    """The plain Python value of an AnyValue, for the JSON of arrays and maps."""
+_HTML = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
+def _json_str(text: str) -> str:
+    # Go's encoding/json escapes HTML characters and the JS line separators.
+    return json.dumps(text, ensure_ascii=False).translate(_HTML)
+
+
+def value_json(value: AnyValue) -> str:
+    """An AnyValue as the JSON Go's pcommon writes for arrays and maps (map keys sorted)."""
     kind = value.WhichOneof("value")
     if kind == "string_value":
-        return value.string_value
+        return _json_str(value.string_value)
     if kind == "int_value":
-        return value.int_value
+        return str(value.int_value)
     if kind == "bool_value":
-        return value.bool_value
+        return "true" if value.bool_value else "false"
     if kind == "double_value":
         d = value.double_value
-        return d if math.isfinite(d) else format_double(d)
+        return format_double(d) if math.isfinite(d) else _json_str(format_double(d))
     if kind == "bytes_value":
-        return base64.b64encode(value.bytes_value).decode()
+        return _json_str(base64.b64encode(value.bytes_value).decode())
     if kind == "array_value":
-        return [raw_value(v) for v in value.array_value.values]
+        return "[" + ",".join(value_json(v) for v in value.array_value.values) + "]"
     if kind == "kvlist_value":
-        return {kv.key: raw_value(kv.value) for kv in value.kvlist_value.values}
-    return None
+        items = {kv.key: kv.value for kv in value.kvlist_value.values}
+        return "{" + ",".join(f"{_json_str(k)}:{value_json(items[k])}" for k in sorted(items)) + "}"
+    return "null"
 
 
 def value_str(value: AnyValue) -> str:
@@ -85,7 +95,7 @@ def value_str(value: AnyValue) -> str:
     if kind == "bytes_value":
         return base64.b64encode(value.bytes_value).decode()
     if kind in ("array_value", "kvlist_value"):
-        return json.dumps(raw_value(value), separators=(",", ":"), ensure_ascii=False)
+        return value_json(value)
     return ""
 
 
@@ -94,7 +104,13 @@ def attr_map(attributes: Iterable[KeyValue]) -> dict[str, str]:
     out: dict[str, str] = {}
     for kv in attributes:
         v = kv.value
-        # Most values are strings: try that first without the oneof lookup's cost twice.
         kind = v.WhichOneof("value")
-        out[kv.key] = v.string_value if kind == "string_value" else value_str(v)
+        if kind == "string_value":
+            out[kv.key] = v.string_value
+        elif kind == "int_value":
+            out[kv.key] = str(v.int_value)
+        elif kind == "bool_value":
+            out[kv.key] = "true" if v.bool_value else "false"
+        else:
+            out[kv.key] = value_str(v)
     return out

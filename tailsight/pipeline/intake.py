@@ -67,9 +67,13 @@ class Intake:
                 )
             payload = msg.SerializeToString() if is_json else body
             try:
-                await self.spool.append(signal.code, payload)
+                await self.spool.append(signal.code, payload, items - rejected)
             except SpoolFull:
                 raise self.overloaded() from None
+            except OSError as exc:  # the spool's disk failed: nothing was acknowledged
+                raise Refused(
+                    503, grpc.StatusCode.UNAVAILABLE, f"spool write failed: {exc}", 5
+                ) from None
         except Refused as exc:
             self.metrics.inc(
                 "tailsight_ingest_requests_total",

@@ -11,6 +11,8 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc import aio
 from starlette.routing import BaseRoute
 
@@ -26,6 +28,8 @@ SERVICES = {
     "logs": "opentelemetry.proto.collector.logs.v1.LogsService",
 }
 
+STATUS_DETAILS = "grpc-status-details-bin"
+
 Handler = Callable[[bytes, aio.ServicerContext], Awaitable[bytes]]
 
 
@@ -37,13 +41,20 @@ def _handler(intake: Intake, signal: Signal) -> Handler:
             return await intake.accept(signal, body, False, "grpc")
         except Refused as exc:
             if exc.retry_after is not None:
-                # The OTLP retry contract over gRPC: RetryInfo would need a status detail;
-                # the trailing metadata carries the delay for clients that look for it.
-                context.set_trailing_metadata((("retry-after", str(exc.retry_after)),))
+                # The OTLP retry contract over gRPC: a google.rpc.RetryInfo detail says when.
+                context.set_trailing_metadata(
+                    ((STATUS_DETAILS, _status_with_retry(exc).SerializeToString()),)
+                )
             await context.abort(exc.code, exc.message)
             raise  # unreachable: abort raises
 
     return export
+
+
+def _status_with_retry(exc: Refused) -> status_pb2.Status:
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.RetryInfo(retry_delay={"seconds": exc.retry_after or 1}))
+    return status_pb2.Status(code=exc.code.value[0], message=exc.message, details=[detail])
 
 
 class OtlpGrpcReceiver:

@@ -6,8 +6,9 @@ commit), so a request's acknowledgement waits for at most two fsyncs however man
 A segment is sealed (renamed ``*.seg``) when it reaches its size or age, and the writer
 inserts sealed segments into the store one by one, deleting each once all its rows are in.
 
-Record: ``b"TS"``, the signal's code (1 byte), the payload length and its CRC32 (4 bytes
-each, little endian), then the payload (the request as protobuf). After ``kill -9`` the
+Record: ``b"TS"``, the signal's code (1 byte), the payload length, its CRC32 and the
+number of rows it will write (4 bytes each, little endian), then the payload (the request
+as protobuf). After ``kill -9`` the
 tail of the open segment may hold a torn record; recovery truncates it: its request had
 not been acknowledged, since acknowledgement follows the fsync.
 """
@@ -30,7 +31,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 MAGIC = b"TS"
-HEADER = struct.Struct("<2sBII")
+HEADER = struct.Struct("<2sBIII")
 
 
 class SpoolFull(RuntimeError):
@@ -43,10 +44,11 @@ class Record:
 
     code: int
     payload: bytes
+    items: int = 0
 
 
-def encode_record(code: int, payload: bytes) -> bytes:
-    return HEADER.pack(MAGIC, code, len(payload), zlib.crc32(payload)) + payload
+def encode_record(code: int, payload: bytes, items: int = 0) -> bytes:
+    return HEADER.pack(MAGIC, code, len(payload), zlib.crc32(payload), items) + payload
 
 
 def read_records(data: bytes) -> tuple[list[Record], int]:
@@ -54,14 +56,14 @@ def read_records(data: bytes) -> tuple[list[Record], int]:
     records: list[Record] = []
     pos, end = 0, len(data)
     while pos + HEADER.size <= end:
-        magic, code, length, crc = HEADER.unpack_from(data, pos)
+        magic, code, length, crc, items = HEADER.unpack_from(data, pos)
         stop = pos + HEADER.size + length
         if magic != MAGIC or stop > end:
             break
         payload = data[pos + HEADER.size : stop]
         if zlib.crc32(payload) != crc:
             break
-        records.append(Record(code, payload))
+        records.append(Record(code, payload, items))
         pos = stop
     return records, pos
 
@@ -97,6 +99,7 @@ class Spool:
         self._boot = uuid.uuid4().hex[:8]  # segment names, hence dedup tokens, never repeat
         self._current: _Segment | None = None
         self._retiring: list[_Segment] = []
+        self._sealing: list[_Segment] = []  # being fsync'ed and renamed by the sync loop
         self._waiters: list[asyncio.Future[None]] = []
         self._sync_task: asyncio.Task[None] | None = None
         self._age_task: asyncio.Task[None] | None = None
@@ -142,10 +145,17 @@ class Spool:
         with self._lock:
             self._sealed_bytes -= size
 
+    def quarantine(self, path: Path) -> None:
+        """Move a segment that cannot be read aside (``*.bad``), out of the writer's way."""
+        size = path.stat().st_size
+        path.rename(path.with_suffix(".bad"))
+        with self._lock:
+            self._sealed_bytes -= size
+
     @property
     def size(self) -> int:
         current = self._current.size if self._current else 0
-        retiring = sum(s.size for s in self._retiring)
+        retiring = sum(s.size for s in self._retiring) + sum(s.size for s in self._sealing)
         with self._lock:
             return self._sealed_bytes + current + retiring
 
@@ -154,11 +164,11 @@ class Spool:
     def full(self) -> bool:
         return self.size >= self.max_bytes
 
-    async def append(self, code: int, payload: bytes) -> None:
+    async def append(self, code: int, payload: bytes, items: int = 0) -> None:
         """Write one request and return once it is on disk; :class:`SpoolFull` past the bound."""
         if self.full():
             raise SpoolFull(f"spool holds {self.size} bytes (bound {self.max_bytes})")
-        record = encode_record(code, payload)
+        record = encode_record(code, payload, items)
         segment = self._current
         if segment is not None and segment.size and segment.size + len(record) > self.segment_bytes:
             self._retire()
@@ -196,17 +206,21 @@ class Spool:
         while self._waiters or self._retiring:
             waiters, self._waiters = self._waiters, []
             retiring, self._retiring = self._retiring, []
+            self._sealing = retiring
             segments = retiring + ([self._current] if self._current else [])
             try:
                 await loop.run_in_executor(self._fsync, _sync_and_seal, segments, len(retiring))
             except OSError as exc:
                 log.error("spool fsync failed: %s", exc)
+                self._retiring = retiring + self._retiring  # sealed again by the next request
+                self._sealing = []
                 for w in waiters:
                     if not w.done():
                         w.set_exception(exc)
-                continue
+                return  # the next append tries again
             with self._lock:
                 self._sealed_bytes += sum(s.size for s in retiring)
+            self._sealing = []
             if retiring:
                 self.sealed_event.set()
             for w in waiters:

@@ -22,11 +22,14 @@ Modules, in the order data flows through them:
   OTLP/HTTP with retries, backfill or live.
 
 Sampling. Spans are a uniform sample of requests: each service keeps its external
-requests with a fixed probability ``p`` chosen so that ``spans_per_window`` (default 30)
-spans fall in an average 10 s window (≥ 20 even at the diurnal trough for 30), and a
-kept request keeps its downstream calls (parent-based). Every span carries ``p`` as the
-OpenTelemetry tracestate threshold ``ot=th:<hex>`` (``p = 1 - th / 2**56``), so a request
-rate is ``sum(1 / p)`` over spans; span counts are proportional to the true rate.
+requests with a fixed probability ``p`` chosen so that ``spans_per_window`` (default 40)
+spans fall in an average 10 s window: 22 at the diurnal trough (0.55 x mean), above the
+detector's 20-request minimum; a kept request keeps its downstream calls (parent-based),
+so embedder and reranker get more. Every span carries ``p`` as the OpenTelemetry
+tracestate threshold ``ot=th:<hex>`` (``p = 1 - int(hex.ljust(14, "0"), 16) / 2**56``),
+so a request rate is ``sum(1 / p)`` over spans; span counts are proportional to the true
+rate, and a load surge shows as more spans. Metrics are one point per series per tick
+(10 s) unless a coarser ``metric_every`` is asked for (the demo's old history).
 
 Truth format (``truth.json`` of a corpus scenario, ``Scenario.truth()``)::
 

@@ -24,7 +24,7 @@ WARMUP_S = 2400.0
 
 
 def corpus_scenario(
-    seed: int, duration_s: float = 7200.0, spans_per_window: float = 30.0
+    seed: int, duration_s: float = 7200.0, spans_per_window: float = 40.0
 ) -> Scenario:
     """The corpus scenario of ``seed``: reproducible, different for every seed."""
     rng = random.Random(f"corpus-{seed}")

@@ -194,10 +194,7 @@ def truth(fault: Fault, fleet: Fleet) -> dict[str, Any]:
     elif k == "gpu_underutilized":
         host = _gpu_host(fleet, fault.target)
         entity = {"type": "gpu", "id": f"{host}/{fault.target}"}
-        accepted.append({"type": "host", "id": host})
-        accepted += [
-            {"type": "process", "id": r.id} for r in fleet.replicas if r.gpu == fault.target
-        ]
+        accepted.append({"type": "host", "id": host})  # CONTRACT §4: gpu or host
         affected = {r.service for r in fleet.replicas if r.gpu == fault.target}
     elif k == "load_surge":
         entity = {"type": "service", "id": fault.target}

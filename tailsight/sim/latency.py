@@ -64,7 +64,8 @@ def _latency_ms(st: ReplicaState, fleet: Fleet, rng: np.random.Generator) -> flo
         gpu *= 1 + float(rng.pareto(1.5))
     wait = st.backlog_wait_s * 1000.0
     if rng.random() < st.rho**QUEUE_SLOTS:
-        wait += float(rng.exponential(1000.0 / (st.capacity * (1 - st.rho))))
+        # Stationary M/M/c wait; past rho 0.9 the growing backlog above carries the overload.
+        wait += float(rng.exponential(1000.0 / (st.capacity * (1 - min(st.rho, 0.9)))))
     return wait + cpu + gpu + net
 
 
@@ -101,7 +102,7 @@ def sample_requests(
                     if callee not in by_service:
                         continue
                     cst = _pick(by_service[callee], rng)
-                    dur = int(_latency_ms(cst, fleet, rng) * 1e6)
+                    dur = _cut(int(_latency_ms(cst, fleet, rng) * 1e6))
                     out.append(
                         Request(
                             callee,
@@ -117,7 +118,7 @@ def sample_requests(
                         )
                     )
                     cursor += dur + 200_000
-            duration = cursor - start_ns + int(own * 1e6)
+            duration = _cut(cursor - start_ns + int(own * 1e6))
             out.append(
                 Request(
                     service,
@@ -136,6 +137,11 @@ def sample_requests(
 
 
 def _status(duration_ns: int, rng: np.random.Generator) -> int:
-    if duration_ns > TIMEOUT_MS * 1e6:
+    if duration_ns >= TIMEOUT_MS * 1e6:
         return 504
     return 500 if rng.random() < 0.001 else 200
+
+
+def _cut(duration_ns: int) -> int:
+    """Requests end at the gateway timeout at the latest (and answer 504)."""
+    return min(duration_ns, int(TIMEOUT_MS * 1e6))

@@ -6,7 +6,7 @@ A scenario file::
     start: 2026-11-20T08:00:00Z      # ISO time; "now" and durations ("24h" = 24 h ago) too
     duration: 2h
     tick_s: 10                        # metric interval and state step
-    spans_per_window: 30              # sampled external requests per service per 10 s, on average
+    spans_per_window: 40              # sampled external requests per service per 10 s, on average
     fleet: {leaves: 2, serving_nodes_per_leaf: 3, services: {llm-gateway: 4, embedder: 3}}
     faults:
       - {id: f1, kind: port_congestion, start: 40m, end: 52m, target: leaf1/Ethernet4,
@@ -54,7 +54,7 @@ class Scenario:
     fleet: FleetSpec = field(default_factory=FleetSpec)
     faults: tuple[Fault, ...] = ()
     tick_s: float = 10.0
-    spans_per_window: float = 30.0
+    spans_per_window: float = 40.0
     name: str = ""
 
     @property
@@ -182,7 +182,7 @@ def scenario_from_dict(doc: dict[str, Any], where: str = "scenario") -> Scenario
             fleet=FleetSpec(**spec_doc),
             faults=tuple(faults),
             tick_s=float(doc.get("tick_s", 10.0)),
-            spans_per_window=float(doc.get("spans_per_window", 30.0)),
+            spans_per_window=float(doc.get("spans_per_window", 40.0)),
             name=str(doc.get("name", "")),
         )
     except ScenarioError:
@@ -191,7 +191,10 @@ def scenario_from_dict(doc: dict[str, Any], where: str = "scenario") -> Scenario
         raise ScenarioError(f"{where}: {type(exc).__name__}: {exc}") from None
     fleet = scenario.build_fleet()
     for f in scenario.faults:
-        truth(f, fleet)  # validates targets against the fleet
+        try:
+            truth(f, fleet)  # validates targets against the fleet
+        except ValueError as exc:
+            raise ScenarioError(f"{where}: fault {f.id}: {exc}") from None
         if f.kind.endswith("port_congestion") and f.target not in fleet.ports:
             raise ScenarioError(f"{where}: fault {f.id}: unknown switch port {f.target!r}")
         if f.kind.startswith("gpu_") and f.target not in fleet.gpus:
@@ -228,6 +231,7 @@ class Simulation:
         self.metrics = MetricBuilder(self.fleet, scenario.start)
         self.rng = np.random.default_rng([scenario.seed, 2])
         self.spans_sent = 0
+        self.ticks = 0  # steps taken, for metric_every across batches
         self.points_sent = 0
         self.set_sampling(scenario.spans_per_window)
 
@@ -238,6 +242,7 @@ class Simulation:
         }
 
     def step(self) -> TickState:
+        self.ticks += 1
         return self.engine.step()
 
     def batches(
@@ -247,10 +252,10 @@ class Simulation:
         n = 0
         pending = []
         while self.engine.t + self.engine.dt <= until + 1e-6:
-            state = self.engine.step()
+            state = self.step()
             n += 1
             pending.extend(sample_requests(state, self.fleet, self.probabilities, self.rng))
-            if n % metric_every == 0:
+            if self.ticks % metric_every == 0:
                 self.metrics.add_tick(state)
             if n % ticks_per_batch == 0 or self.engine.t + self.engine.dt > until + 1e-6:
                 yield self._pack(state.t, pending, n)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import http.client
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,6 +77,8 @@ class OtlpHttpSender:
         """POST one request; retries while the receiver asks to wait, up to ``give_up_s``."""
         body = message.SerializeToString()
         deadline = time.monotonic() + self._give_up
+        # A receiver that refuses connections is down, not busy: stop sooner.
+        unreachable_deadline = time.monotonic() + min(self._give_up, 15.0)
         backoff = 0.2
         while True:
             try:
@@ -86,7 +90,7 @@ class OtlpHttpSender:
                 retry_after = resp.getheader("Retry-After")
             except (OSError, http.client.HTTPException) as exc:
                 self.close()
-                if time.monotonic() + backoff > deadline:
+                if time.monotonic() + backoff > unreachable_deadline:
                     raise SendError(f"{self._host}:{self._port} unreachable: {exc}") from None
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -132,11 +136,37 @@ def backfill(
     metric_every: int = 1,
     progress: Callable[[float], None] | None = None,
 ) -> None:
-    """Send the simulation's telemetry up to ``until`` as fast as the receiver takes it."""
-    for batch in sim.batches(until, ticks_per_batch, metric_every):
-        sender.send(batch)
-        if progress is not None:
-            progress(batch.t)
+    """Send the simulation's telemetry up to ``until`` as fast as the receiver takes it.
+
+    A sending thread posts while this one simulates the next batch (the HTTP wait
+    releases the GIL), so generation and ingest overlap; the queue is short to bound memory.
+    """
+    pending: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
+    failure: list[BaseException] = []
+
+    def drain() -> None:
+        while (batch := pending.get()) is not None:
+            if failure:
+                continue
+            try:
+                sender.send(batch)
+                if progress is not None:
+                    progress(batch.t)
+            except BaseException as exc:  # noqa: BLE001 - handed to the producer below
+                failure.append(exc)
+
+    worker = threading.Thread(target=drain, name="sim-sender", daemon=True)
+    worker.start()
+    try:
+        for batch in sim.batches(until, ticks_per_batch, metric_every):
+            if failure:
+                break
+            pending.put(batch)
+    finally:
+        pending.put(None)
+        worker.join()
+    if failure:
+        raise failure[0]
 
 
 def live(

@@ -144,8 +144,7 @@ class Engine:
         # Arrivals: direct traffic (diurnal, surges), then what callers send downstream.
         services = sorted({r.service for r in fl.replicas})
         rates = {
-            s: service_rate(fl.base_rate(s), mid, s, self.seed)
-            * (1 + 0.6 * level("load_surge", s))
+            s: service_rate(fl.base_rate(s), mid, s, self.seed) * (1 + 0.6 * level("load_surge", s))
             for s in services
         }
         direct = dict(rates)

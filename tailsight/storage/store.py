@@ -155,10 +155,15 @@ class Store:
                 self._clients.append(client)
         return client
 
-    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
-        """Run a statement that returns no rows (DDL, DELETE …)."""
+    def command(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> Any:
+        """Run a statement that returns no rows (DDL, DELETE, INSERT … SELECT …)."""
         try:
-            return self.client.command(sql, parameters=parameters)
+            return self.client.command(sql, parameters=parameters, settings=settings)
         except ClickHouseError as exc:
             raise StoreError(_first_line(exc)) from exc
 

@@ -26,9 +26,9 @@ SPEC = FleetSpec(
 )
 START = 1793534400.0  # 2026-11-01T12:00:00Z
 SEED = 11
-FAULT_AT = START + 600.0
-FAULT_S = 600.0
-DURATION = 1500.0
+FAULT_AT = START + 300.0
+FAULT_S = 480.0
+DURATION = 1200.0
 
 SeriesKey = tuple[str, str, tuple[tuple[str, object], ...]]  # metric, entity, attributes
 
@@ -61,9 +61,15 @@ def _value(v: object) -> object:
 
 
 def run_scenario(faults: list[Fault], spans_per_window: float = 40.0, metrics: bool = True) -> Run:
-    """Run the test fleet for 25 minutes with ``faults``; same seed every time."""
-    scenario = Scenario(seed=SEED, start=START, duration_s=DURATION, fleet=SPEC,
-                        faults=tuple(faults), spans_per_window=spans_per_window)
+    """Run the test fleet for 20 minutes with ``faults``; same seed every time."""
+    scenario = Scenario(
+        seed=SEED,
+        start=START,
+        duration_s=DURATION,
+        fleet=SPEC,
+        faults=tuple(faults),
+        spans_per_window=spans_per_window,
+    )
     sim = Simulation(scenario)
     series: dict[SeriesKey, dict[float, float]] = defaultdict(dict)
     kinds: dict[str, str] = {}

@@ -31,7 +31,9 @@ def service_entities(fleet: Fleet, services: set[str]) -> set[str]:
 def fabric(fleet: Fleet) -> set[str]:
     """Uplinks and spine ports: they carry every leaf's cross-rack share."""
     return {
-        p.id for s in fleet.switches.values() for p in s.ports
+        p.id
+        for s in fleet.switches.values()
+        for p in s.ports
         if s.role == "spine" or (p.peer or "").endswith("/uplink")
     }
 
@@ -43,38 +45,61 @@ def expectations(fault: Fault, fleet: Fleet) -> tuple[set[tuple[str, str]], set[
     kind, target = fault.kind, fault.target
     if kind.endswith("port_congestion"):
         nic = fleet.nic_of_port(target)
-        must = {(m, target) for m in (
-            "tailsight.switch.port.ecn_marked", "tailsight.switch.port.discards",
-            "tailsight.switch.port.pfc.pause_frames", "tailsight.switch.port.io")}
+        must = {
+            (m, target)
+            for m in (
+                "tailsight.switch.port.ecn_marked",
+                "tailsight.switch.port.discards",
+                "tailsight.switch.port.pfc.pause_frames",
+                "tailsight.switch.port.io",
+            )
+        }
         allowed = {target} | fabric(fleet) | service_entities(fleet, affected)
         sources = {n.id for n in fleet.nics.values() if n.host in fault.sources}
         allowed |= sources | set(fault.sources) | {fleet.nics[s].port for s in sources}
         must |= {("tailsight.rdma.cnp.handled", s) for s in sources}
         if nic is not None:
             allowed |= {nic.id, nic.host}
-            must |= {(m, nic.id) for m in (
-                "tailsight.rdma.ecn_marked", "tailsight.rdma.cnp.sent",
-                "tailsight.nic.pfc.pause_frames", "tailsight.rdma.out_of_sequence",
-                "system.network.packet.dropped", "system.network.io")}
+            must |= {
+                (m, nic.id)
+                for m in (
+                    "tailsight.rdma.ecn_marked",
+                    "tailsight.rdma.cnp.sent",
+                    "tailsight.nic.pfc.pause_frames",
+                    "tailsight.rdma.out_of_sequence",
+                    "system.network.packet.dropped",
+                    "system.network.io",
+                )
+            }
             must.add(("tailsight.tcp.retransmits", nic.host))
         return must, allowed
     if kind in ("gpu_noisy_neighbor", "idle_gpu_neighbor"):
         gpu = fleet.gpus[target]
         proc = f"{gpu.host}/{fault.pid}"
-        must = {("hw.gpu.utilization", gpu.id), ("hw.gpu.memory.usage", gpu.id),
-                ("hw.power", gpu.id), ("tailsight.gpu.process.utilization", proc),
-                ("tailsight.gpu.process.memory.usage", proc)}
+        must = {
+            ("hw.gpu.utilization", gpu.id),
+            ("hw.gpu.memory.usage", gpu.id),
+            ("hw.power", gpu.id),
+            ("tailsight.gpu.process.utilization", proc),
+            ("tailsight.gpu.process.memory.usage", proc),
+        }
         return must, {gpu.id, proc} | service_entities(fleet, affected)
     if kind == "cpu_noisy_neighbor":
         proc = f"{target}/{fault.pid}"
-        must = {("system.cpu.utilization", target), ("tailsight.host.pressure", target),
-                ("tailsight.process.cpu.utilization", proc)}
+        must = {
+            ("system.cpu.utilization", target),
+            ("tailsight.host.pressure", target),
+            ("tailsight.process.cpu.utilization", proc),
+        }
         return must, {target, proc} | service_entities(fleet, affected)
     if kind in ("gpu_underutilized", "gpu_dip"):
         gpu = fleet.gpus[target]
         replica = next(r for r in fleet.replicas if r.gpu == target)
-        must = {("hw.gpu.utilization", gpu.id), ("hw.power", gpu.id),
-                ("tailsight.gpu.process.utilization", replica.id)}
+        must = {
+            ("hw.gpu.utilization", gpu.id),
+            ("hw.power", gpu.id),
+            ("tailsight.gpu.process.utilization", replica.id),
+        }
         if kind == "gpu_underutilized":
             must.add(("tailsight.process.cpu.utilization", replica.id))
             return must, service_entities(fleet, affected)
@@ -125,8 +150,13 @@ def test_directions_of_key_signals(fleet: Fleet, baseline: Run, faulted: Faulted
     fault, run = faulted("port_congestion")
     port = fault.target
     speed = fleet.ports[port].speed_bps / 8
-    io = [k for k in run.series if k[0] == "tailsight.switch.port.io" and k[1] == port
-          and ("network.io.direction", "transmit") in k[2]]
+    io = [
+        k
+        for k in run.series
+        if k[0] == "tailsight.switch.port.io"
+        and k[1] == port
+        and ("network.io.direction", "transmit") in k[2]
+    ]
     assert window_mean(run, io[0], *DURING) > 0.85 * speed  # near line rate toward the node
     assert window_mean(baseline, io[0], *DURING) < 0.5 * speed
     ecn = mean(run, "tailsight.switch.port.ecn_marked", port)

@@ -1,0 +1,125 @@
+"""Ingest throughput: spans/s per core of the receiver process, and its ratio to parse + insert.
+
+A `tailsight up` process (embedded store, fresh data directory) receives OTLP/HTTP
+protobuf over loopback from sender threads in this process: realistic spans (12
+attributes each, 4 services/resources per request, 500 spans per request). The figure is
+spans stored / CPU seconds the receiver process spent (all its threads, including the
+store engine's) from the first request until every span is in ``otel_traces``.
+
+The limit, measured in this run on the same batches: the CPU time to parse the same
+requests with upb (parse-only) plus the CPU time to insert the same rows, already built,
+into the same table through the driver (insert-only). ratio = figure / limit.
+
+    .venv/bin/python bench/ingest.py [--requests 120] [--spans 500] [--senders 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from ingest_load import Receiver, SendStats, send
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from tailsight.pipeline.decode_traces import decode_traces
+from tailsight.storage import open_store
+from tailsight.storage.migrations import migrate
+from tests.pipeline.otlp_data import span_request
+
+
+def measure_receiver(
+    bodies: list[tuple[bytes, int]], senders: int, tmp: Path
+) -> tuple[float, float]:
+    """(spans per CPU second of the receiver, spans per wall second)."""
+    receiver = Receiver(tmp / "receiver")
+    try:
+        warm = [(span_request(100, seed=-1).SerializeToString(), 100)]
+        send(receiver.http_port, warm, SendStats())
+        receiver.wait_written(100, 60)
+        base = receiver.rows_written()
+        total = sum(n for _, n in bodies)
+        stats = SendStats()
+        cpu0, t0 = receiver.cpu_seconds(), time.monotonic()
+        threads = [
+            threading.Thread(target=send, args=(receiver.http_port, bodies[k::senders], stats))
+            for k in range(senders)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if stats.ok_spans != total:
+            raise SystemExit(f"only {stats.ok_spans} of {total} spans acknowledged: {stats}")
+        if not receiver.wait_written(base + total, 300):
+            raise SystemExit("the receiver did not write every span in 300 s")
+        cpu, wall = receiver.cpu_seconds() - cpu0, time.monotonic() - t0
+        return total / cpu, total / wall
+    finally:
+        receiver.stop()
+
+
+def measure_limit(
+    bodies: list[tuple[bytes, int]], tmp: Path, per_insert: int
+) -> tuple[float, float]:
+    """CPU seconds to parse the bodies, and to insert their rows (built beforehand)."""
+    started = time.process_time()
+    messages = []
+    for body, _ in bodies:
+        msg = ExportTraceServiceRequest()
+        msg.ParseFromString(body)
+        messages.append(msg)
+    parse = time.process_time() - started
+    batches = [decode_traces(m).batches[0] for m in messages]  # not timed
+    chunks = [batches[i : i + per_insert] for i in range(0, len(batches), per_insert)]
+    merged = []
+    for chunk in chunks:
+        first = chunk[0]
+        for b in chunk[1:]:
+            first.extend(b)
+        merged.append(first)
+    store = open_store(f"chdb://{tmp / 'limit'}")
+    try:
+        migrate(store, ttl_days=30)
+        started = time.process_time()
+        for batch in merged:
+            store.insert_columns(batch.table, batch.columns, list(batch.names))
+        insert = time.process_time() - started
+    finally:
+        store.close()
+    return parse, insert
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=120)
+    parser.add_argument("--spans", type=int, default=500)
+    parser.add_argument("--senders", type=int, default=4)
+    args = parser.parse_args()
+    bodies = [
+        (span_request(args.spans, seed=i).SerializeToString(), args.spans)
+        for i in range(args.requests)
+    ]
+    total = args.requests * args.spans
+    with tempfile.TemporaryDirectory(prefix="tailsight-bench-") as tmp:
+        per_cpu, per_wall = measure_receiver(bodies, args.senders, Path(tmp))
+        # The writer inserts one spool segment at a time: ~8 MiB, here ~16 requests.
+        per_insert = max(1, (8 << 20) // len(bodies[0][0]))
+        parse, insert = measure_limit(bodies, Path(tmp), per_insert)
+    limit = total / (parse + insert)
+    print(
+        f"ingest: {total} spans in {args.requests} requests of {args.spans} "
+        f"({len(bodies[0][0]) / args.spans:.0f} B/span, 12 attributes, 4 resources each)"
+    )
+    print(f"  receiver: {per_cpu:,.0f} spans/s per core (CPU time), {per_wall:,.0f} spans/s wall")
+    print(
+        f"  limit:    {limit:,.0f} spans/s per core = parse-only {total / parse:,.0f}/s"
+        f" + insert-only {total / insert:,.0f}/s of the same batches"
+    )
+    print(f"  ratio:    {per_cpu / limit:.2f} of parse + insert")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Shared by the ingest benchmarks: a `tailsight up` receiver process and loopback senders."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.conftest import free_port  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class Receiver:
+    """`tailsight up` on free loopback ports in its own process, with its CPU time readable."""
+
+    def __init__(self, data_dir: Path, *extra: str) -> None:
+        self.api_port, self.http_port = free_port(), free_port()
+        self.log = open(data_dir.parent / "receiver.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "tailsight", "up", "--data-dir", str(data_dir),
+                "--api-port", str(self.api_port), "--otlp-http-port", str(self.http_port),
+                "--otlp-grpc-port", str(free_port()), *extra,
+            ],
+            stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.api + "/api/v1/health", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise SystemExit("the receiver did not become healthy in 60 s")
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the receiver process (all its threads)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def metric(self, name: str, **labels: str) -> float:
+        with urllib.request.urlopen(self.api + "/metrics", timeout=5) as r:
+            text = r.read().decode()
+        want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        pattern = re.escape(name) + (r"\{" + re.escape(want) + r"\}" if want else "") + r" (\S+)"
+        m = re.search(pattern, text)
+        return float(m.group(1)) if m else 0.0
+
+    def rows_written(self) -> int:
+        return int(self.metric("tailsight_ingest_rows_written_total", table="otel_traces"))
+
+    def wait_written(self, n: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.rows_written() >= n:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+@dataclass
+class SendStats:
+    """What the senders saw."""
+
+    ok_spans: int = 0
+    ok: int = 0
+    refused: dict[int, int] = field(default_factory=dict)
+    retry_after_missing: int = 0
+    errors: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def send(
+    port: int,
+    bodies: list[tuple[bytes, int]],
+    stats: SendStats,
+    stop_at: float | None = None,
+    pace_s: float = 0.0,
+) -> None:
+    """POST each (body, spans) once over one keep-alive connection; refused ones are counted, not retried."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/x-protobuf"}
+    for body, spans in bodies:
+        if stop_at is not None and time.monotonic() > stop_at:
+            return
+        started = time.monotonic()
+        try:
+            conn.request("POST", "/v1/traces", body=body, headers=headers)
+            r = conn.getresponse()
+            r.read()
+        except OSError:
+            with stats.lock:
+                stats.errors += 1
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            continue
+        with stats.lock:
+            if r.status == 200:
+                stats.ok += 1
+                stats.ok_spans += spans
+            else:
+                stats.refused[r.status] = stats.refused.get(r.status, 0) + 1
+                if r.status in (429, 503) and not r.getheader("Retry-After"):
+                    stats.retry_after_missing += 1
+        if pace_s:
+            time.sleep(max(0.0, pace_s - (time.monotonic() - started)))

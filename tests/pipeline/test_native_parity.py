@@ -1,0 +1,89 @@
+"""The store's own protobuf path for spans writes exactly what the Python decoder writes."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
+
+from tailsight.pipeline.selfmetrics import IngestMetrics
+from tailsight.pipeline.spool import Spool, encode_record
+from tailsight.pipeline.writer import SpoolWriter
+from tailsight.storage import Store
+from tests.pipeline.otlp_data import span_request
+
+VALUES = [
+    AnyValue(string_value='quote " back \\ <tag> & é \u2028'),
+    AnyValue(int_value=-(2**63)),
+    AnyValue(double_value=1e21),
+    AnyValue(double_value=-1.25e-7),
+    AnyValue(double_value=123456789012345678.0),
+    AnyValue(double_value=math.nan),
+    AnyValue(double_value=-math.inf),
+    AnyValue(double_value=0.1),
+    AnyValue(bool_value=True),
+    AnyValue(bytes_value=b"\x00\xffbytes"),
+    AnyValue(),
+    AnyValue(array_value=ArrayValue(values=[AnyValue(string_value="a<"), AnyValue(int_value=3)])),
+    AnyValue(
+        array_value=ArrayValue(
+            values=[AnyValue(double_value=2.0), AnyValue(bool_value=False), AnyValue(bytes_value=b"x")]
+        )
+    ),
+    AnyValue(
+        kvlist_value=KeyValueList(
+            values=[
+                KeyValue(key="z", value=AnyValue(double_value=1e-7)),
+                KeyValue(key="a", value=AnyValue(string_value="1")),
+            ]
+        )
+    ),
+]
+
+
+def _request() -> ExportTraceServiceRequest:
+    req = span_request(30, resources=3)
+    spans = [s for rs in req.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    for i, value in enumerate(VALUES):
+        spans[i].attributes.add(key=f"v{i}", value=value)
+        spans[i].kind = i % 7  # includes an out-of-range kind
+        spans[i].status.code = i % 3
+    ev = spans[0].events.add(time_unix_nano=time.time_ns(), name="retry")
+    ev.attributes.add(key="attempt", value=AnyValue(int_value=2))
+    link = spans[1].links.add(trace_id=b"\1" * 16, span_id=b"\2" * 8, trace_state="k=v")
+    link.attributes.add(key="w", value=AnyValue(double_value=0.5))
+    spans[2].parent_span_id = b"\0" * 8
+    spans[3].trace_id = b""  # rejected by both paths
+    req.resource_spans[1].resource.attributes.add(key="b", value=AnyValue(bytes_value=b"\1"))
+    return req
+
+
+def _rows(store: Store) -> list[tuple[object, ...]]:
+    return list(
+        store.rows(
+            "SELECT * EXCEPT (Timestamp), toUnixTimestamp64Nano(Timestamp) FROM otel_traces"
+            " ORDER BY SpanId"
+        )
+    )
+
+
+def test_native_and_python_paths_write_identical_rows(store: Store, tmp_path: Path) -> None:
+    body = _request().SerializeToString()
+    results = []
+    for native in (False, True):
+        spool_dir = tmp_path / f"spool-{native}"
+        spool_dir.mkdir()
+        segment = spool_dir / f"000000000001-{native}.seg"
+        segment.write_bytes(encode_record(1, body, 29))
+        writer = SpoolWriter(Spool(spool_dir), store, IngestMetrics(), native_traces=native)
+        writer.spool.recover()
+        assert writer.write_segment(segment)
+        results.append(_rows(store))
+        store.command("TRUNCATE TABLE otel_traces")
+    python_rows, native_rows = results
+    assert len(python_rows) == 29
+    for p, n in zip(python_rows, native_rows, strict=True):
+        assert p == n

@@ -61,6 +61,7 @@ class MetricFrames:
             str(m): g.reset_index(drop=True) for m, g in values.groupby("metric", sort=False)
         }
         self._empty = values.iloc[:0]
+        self._groups: dict[tuple[str, str], dict[str, pd.DataFrame]] = {}
 
     def rows(self, metric: str, **match: str) -> pd.DataFrame:
         """The rows of ``metric`` whose columns equal ``match``."""
@@ -69,9 +70,20 @@ class MetricFrames:
             return self._empty
         if not match:
             return frame
+        # The first condition (a host, a switch) picks a small group through an index
+        # built once per metric and column: a fleet has thousands of series per metric.
+        column, wanted = next(iter(match.items()))
+        groups = self._groups.get((metric, column))
+        if groups is None:
+            groups = {str(k): g for k, g in frame.groupby(column, sort=False)}
+            self._groups[(metric, column)] = groups
+        frame = groups.get(wanted, self._empty)
+        rest = list(match.items())[1:]
+        if not rest or frame.empty:
+            return frame
         mask = np.ones(len(frame), dtype=bool)
-        for column, wanted in match.items():
-            mask &= (frame[column] == wanted).to_numpy()
+        for col, value in rest:
+            mask &= (frame[col] == value).to_numpy()
         return frame[mask]
 
     def unit(self, metric: str) -> str:

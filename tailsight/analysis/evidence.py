@@ -54,7 +54,13 @@ def per_window(values: pd.DataFrame) -> pd.Series:
     """Sum of ``value`` per window over the series of ``values`` (e.g. both directions)."""
     if values.empty:
         return pd.Series(dtype=float)
-    return values.dropna(subset=["value"]).groupby("window")["value"].sum(min_count=1)
+    value = values["value"].to_numpy(dtype=float)
+    known = ~np.isnan(value)
+    series = pd.Series(value[known], index=pd.DatetimeIndex(values["window"])[known])
+    # One series has one row per window: no grouping needed (the common, hot case).
+    if series.index.is_unique:
+        return series.sort_index()
+    return series.groupby(level=0).sum()
 
 
 def change(series: pd.Series, phases: Phases) -> Change | None:

@@ -75,6 +75,22 @@ def blast_radius(
     return BlastRadius(frozenset(slow), frozenset(seen))
 
 
+def evidence_hosts(
+    replicas: pd.DataFrame, service: str, phases: Phases, limit: int = 32
+) -> list[str]:
+    """The hosts whose telemetry attribution reads: those of the slow replicas.
+
+    A candidate that reaches no slow replica scores 0 (``BlastRadius.fit``), so a
+    service with hundreds of replicas need not have every node's series read. When no
+    replica is slow on its own, or too many are, all hosts (up to ``limit``) are kept.
+    """
+    blast = blast_radius(replicas, service, phases)
+    hosts = sorted({rid.rsplit("/", 1)[0] for rid in blast.slow})
+    if not hosts:
+        hosts = sorted({str(h) for h in replicas.loc[replicas["service"] == service, "host"] if h})
+    return hosts[:limit]
+
+
 def rank_causes(incident: Incident, frames: IncidentFrames, phases: Phases) -> tuple[Cause, ...]:
     """The ranked causes of ``incident``; the cause service is the topology's service."""
     topo = frames.topology

@@ -11,7 +11,12 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from tailsight.analysis import candidates as cand
-from tailsight.analysis.attribution import IncidentFrames, downstream_target, rank_causes
+from tailsight.analysis.attribution import (
+    IncidentFrames,
+    downstream_target,
+    evidence_hosts,
+    rank_causes,
+)
 from tailsight.analysis.evidence import Phases
 from tailsight.analysis.series import with_values
 from tailsight.analysis.spikes import SpikeParams, detect_spikes
@@ -99,7 +104,8 @@ def incident_frames(
     """Fetch what attribution reads about ``service`` around ``phases``."""
     lo, hi = phases.baseline_start, phases.until
     replicas = replica_latency_windows(store, [service], lo, hi)
-    hosts = sorted({str(h) for h in replicas["host"] if h})
+    hosts = evidence_hosts(replicas, service, phases)
+    replicas = replicas[replicas["host"].isin(hosts)]
     links = nic_links(store, lo - timedelta(minutes=10), hi, hosts)
     procs = gpu_processes(store, lo, hi, hosts)
     topology = build_topology(service, replicas, procs, links)

@@ -61,9 +61,11 @@ def metric_windows(
     """
     attrs = ", ".join(f"Attributes[{{a_{k}:String}}] AS {k}" for k in ENTITY_ATTRIBUTES)
     sql = f"""
-        SELECT MetricName, Kind, Unit, Host, Switch, {attrs}, Temporality, Window,
-               argMinMerge(First), argMaxMerge(Last), min(FirstTime), max(LastTime),
-               sum(Total), sum(Points), max(Peak)
+        SELECT MetricName AS metric, Kind AS kind, Unit AS unit, Host AS host, Switch AS switch,
+               {attrs}, Temporality AS temporality, Window AS window,
+               argMinMerge(First) AS first, argMaxMerge(Last) AS last,
+               min(FirstTime) AS first_time, max(LastTime) AS last_time,
+               sum(Total) AS total, sum(Points) AS points, max(Peak) AS peak
         FROM tailsight_metrics_10s
         WHERE MetricName IN {{metrics:Array(String)}}
           AND Window >= toDateTime({{start:DateTime64(3)}}) AND Window < {{end:DateTime64(3)}}
@@ -79,8 +81,10 @@ def metric_windows(
         "switches": list(switches),
     }
     params.update({f"a_{k}": v for k, v in ENTITY_ATTRIBUTES.items()})
-    result = store.query(sql, params)
-    frame = pd.DataFrame(result.result_rows, columns=SERIES_COLUMNS)
+    frame = store.frame(sql, params)
+    if frame.empty:
+        frame = pd.DataFrame({c: [] for c in SERIES_COLUMNS})
+    frame = frame[SERIES_COLUMNS]
     for column in ("window", "first_time", "last_time"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     return frame

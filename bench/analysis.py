@@ -74,11 +74,34 @@ def wait_drained(up: UpProcess, timeout_s: float = 1800.0) -> None:
     raise RuntimeError("spool did not drain")
 
 
+def ingest(scenario: Scenario, data: Path) -> None:
+    """Send the scenario over OTLP/HTTP to a `tailsight up` on ``data`` and wait until stored."""
+    up = UpProcess(data / "store", env={"TAILSIGHT_ANALYSIS_INTERVAL_S": "100000"})
+    try:
+        up.wait_healthy(60)
+        sim = Simulation(scenario)
+        sender = OtlpHttpSender(f"http://127.0.0.1:{up.otlp_http_port}")
+        started = time.monotonic()
+        try:
+            backfill(sim, sender, scenario.end, ticks_per_batch=6)
+        finally:
+            sender.close()
+        wait_drained(up)
+        ingest_s = time.monotonic() - started
+        print(
+            f"ingest (simulate + OTLP/HTTP + spool + insert): {sim.spans_sent:,} spans, "
+            f"{sim.points_sent:,} points in {ingest_s:.0f} s"
+        )
+    finally:
+        up.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--leaves", type=int, default=14)
     parser.add_argument("--nodes-per-leaf", type=int, default=9)
     parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--reuse", help="a data dir this bench ingested before: analyse only")
     args = parser.parse_args()
     spec = fleet_spec(args.leaves, args.nodes_per_leaf)
     fleet = build_fleet(spec, 3)
@@ -107,25 +130,10 @@ def main() -> int:
         f"fleet: {switches} switches, {len(fleet.nodes)} nodes, {len(fleet.gpus)} GPUs, "
         f"{len(fleet.replicas)} replicas; {args.minutes:.0f} min of telemetry"
     )
-    data = Path(tempfile.mkdtemp(prefix="bench-analysis-"))
-    up = UpProcess(data / "store", env={"TAILSIGHT_ANALYSIS_INTERVAL_S": "100000"})
-    try:
-        up.wait_healthy(60)
-        sim = Simulation(scenario)
-        sender = OtlpHttpSender(f"http://127.0.0.1:{up.otlp_http_port}")
-        started = time.monotonic()
-        try:
-            backfill(sim, sender, scenario.end, ticks_per_batch=6)
-        finally:
-            sender.close()
-        wait_drained(up)
-        ingest_s = time.monotonic() - started
-        print(
-            f"ingest (simulate + OTLP/HTTP + spool + insert): {sim.spans_sent:,} spans, "
-            f"{sim.points_sent:,} points in {ingest_s:.0f} s"
-        )
-    finally:
-        up.stop()
+    data = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix="bench-analysis-"))
+    if not args.reuse:
+        ingest(scenario, data)
+    print(f"store: {data / 'store'}")
     store = open_store(f"chdb://{data / 'store'}")
     try:
         lo = datetime.fromtimestamp(START, UTC)

@@ -5,7 +5,8 @@ The baseline of each window is the median of the service's p99 over the precedin
 one earlier spike does not drag the baseline up. A window is anomalous when its p99
 exceeds both ``ratio`` x baseline and baseline + ``k`` x 1.4826 x MAD, and it has at
 least ``min_requests`` requests so thin traffic pages nobody. Consecutive anomalous
-windows, allowing ``max_gap`` quiet ones between them, form one incident.
+windows, allowing ``max_gap`` quiet ones between them, form one incident when at least
+``min_windows`` of them are anomalous; its onset is the first anomalous window.
 """
 
 from __future__ import annotations
@@ -27,9 +28,13 @@ class SpikeParams:
     baseline_windows: int = 180  # 30 min of 10 s windows
     min_baseline_windows: int = 30
     ratio: float = 1.8
-    k: float = 6.0
+    k: float = 4.5
     min_requests: int = 20
-    max_gap: int = 2
+    max_gap: int = 3
+    # Anomalous windows an incident needs: one window's p99 from a few dozen sampled
+    # requests is noisy, a shift that persists is not.
+    min_windows: int = 5
+    passes: int = 3
 
 
 def detect_spikes(
@@ -52,16 +57,26 @@ def _service_spikes(
     frame = frame.sort_values("window")
     p99 = frame["p99_ms"].to_numpy(dtype=float)
     requests = frame["requests"].to_numpy(dtype=float)
+    smooth = "p99_smooth_ms" in frame.columns
+    stat = frame["p99_smooth_ms"].to_numpy(dtype=float) if smooth else p99
+    stat_requests = frame["requests_smooth"].to_numpy(dtype=float) if smooth else requests
+    min_requests = params.min_requests * (3 if smooth else 1)
     times = list(frame["window"])
-    trusted = np.where(requests >= params.min_requests, p99, np.nan)
-    series = pd.Series(trusted)
-    history = series.shift(1).rolling(
-        params.baseline_windows, min_periods=params.min_baseline_windows
-    )
-    baseline = history.median().to_numpy()
-    mad = history.apply(lambda w: np.nanmedian(np.abs(w - np.nanmedian(w))), raw=True).to_numpy()
-    threshold = np.maximum(baseline * params.ratio, baseline + params.k * 1.4826 * mad)
-    anomalous = (requests >= params.min_requests) & (p99 > threshold) & ~np.isnan(baseline)
+    enough = stat_requests >= min_requests
+    trusted = np.where(enough, stat, np.nan)
+    anomalous = np.zeros(len(stat), dtype=bool)
+    for _ in range(params.passes):
+        # Windows found anomalous leave the history of the next pass, so an earlier
+        # spike inflates neither the baseline nor its spread.
+        history = pd.Series(np.where(anomalous, np.nan, trusted)).shift(1)
+        rolling = history.rolling(params.baseline_windows, min_periods=params.min_baseline_windows)
+        baseline = rolling.median().to_numpy()
+        mad = rolling.apply(_mad, raw=True).to_numpy()
+        threshold = np.maximum(baseline * params.ratio, baseline + params.k * 1.4826 * mad)
+        found = enough & (stat > threshold) & ~np.isnan(baseline)
+        if np.array_equal(found, anomalous):
+            break
+        anomalous = found
 
     out: list[Incident] = []
     i, n = 0, len(p99)
@@ -77,15 +92,15 @@ def _service_spikes(
                 last = j
             j += 1
         onset = times[first].to_pydatetime()
-        if start <= onset < end:
+        persistent = int(anomalous[first : last + 1].sum()) >= params.min_windows
+        if persistent and start <= onset < end:
             still_open = last == n - 1 and times[last].to_pydatetime() + step >= end
-            peak = int(first + np.argmax(p99[first : last + 1]))
             out.append(
                 Incident(
                     service=service,
                     start=onset,
                     end=None if still_open else times[last].to_pydatetime() + step,
-                    p99_ms=float(p99[peak]),
+                    p99_ms=float(np.nanmax(p99[first : last + 1])),
                     baseline_p99_ms=float(baseline[first]),
                     request_count=int(requests[first : last + 1].sum()),
                     causes=(
@@ -101,3 +116,7 @@ def _service_spikes(
             )
         i = last + 1
     return out
+
+
+def _mad(window: np.ndarray) -> float:
+    return float(np.nanmedian(np.abs(window - np.nanmedian(window))))

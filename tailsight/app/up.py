@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tailsight.alerts.scheduler import AnalysisScheduler
 from tailsight.app.component import Component
 from tailsight.config import Settings
 from tailsight.pipeline.component import ingest_components
@@ -12,4 +13,5 @@ def build_components(settings: Settings, store: Store) -> list[Component]:
     """The components of one ``tailsight up`` process, in start order."""
     components: list[Component] = []
     components += ingest_components(settings, store)
+    components.append(AnalysisScheduler(store, interval_s=settings.analysis_interval_s))
     return components

@@ -1,4 +1,8 @@
-"""Queries that turn stored telemetry into the frames ``analysis`` works on."""
+"""Queries that turn stored telemetry into the latency frames ``analysis`` works on.
+
+They read the ``tailsight_latency_10s`` rollup (migration 4): t-digest states per
+service, operation, replica and 10 s window, merged here to the grain asked for.
+"""
 
 from __future__ import annotations
 
@@ -8,41 +12,108 @@ import pandas as pd
 
 from tailsight.storage.store import Store
 
+_WINDOW = "toStartOfInterval(Window, toIntervalSecond({bucket:UInt32}), 'UTC')"
+
 
 def service_latency_windows(
     store: Store, start: datetime, end: datetime, bucket_s: int = 10
 ) -> pd.DataFrame:
-    """Per service and ``bucket_s`` window: request count, failures and p50/p99 latency in ms.
+    """Per service and ``bucket_s`` window: requests, failures and p50/p99 latency in ms.
 
     Requests are server spans (CONTRACT §2); a window is labelled by its start time.
+    ``requests_smooth``/``p99_smooth_ms`` merge the window with its two neighbours
+    (t-digest states merged, not p99s averaged): with a few dozen sampled requests per
+    window one window's p99 is close to its maximum, three windows' is steadier.
     """
-    sql = """
-        SELECT
-            ServiceName AS service,
-            toStartOfInterval(Timestamp, toIntervalSecond({bucket:UInt32})) AS window,
-            count() AS requests,
-            countIf(StatusCode = 'Error'
-                    OR toUInt16OrZero(SpanAttributes['http.response.status_code']) >= 500) AS failures,
-            quantileTDigest(0.5)(Duration) / 1e6 AS p50_ms,
-            quantileTDigest(0.99)(Duration) / 1e6 AS p99_ms
-        FROM otel_traces
-        WHERE Timestamp >= {start:DateTime64(9)} AND Timestamp < {end:DateTime64(9)}
-          AND SpanKind = 'Server'
-        GROUP BY service, window
-        ORDER BY service, window
-    """
-    result = store.query(sql, {"bucket": bucket_s, "start": start, "end": end})
-    frame = pd.DataFrame(result.result_rows, columns=list(result.column_names))
-    if frame.empty:
-        return pd.DataFrame(
-            {
-                "service": [],
-                "window": pd.to_datetime([], utc=True),
-                "requests": [],
-                "failures": [],
-                "p50_ms": [],
-                "p99_ms": [],
-            }
+    sql = f"""
+        SELECT Service, w, n, f, q,
+               sum(n) OVER around AS n3,
+               quantilesTDigestMerge(0.99)(s) OVER around AS q3
+        FROM (
+            SELECT Service, {_WINDOW} AS w, sum(Requests) AS n, sum(Failures) AS f,
+                   quantilesTDigestMerge(0.5, 0.99)(Latency) AS q,
+                   quantilesTDigestMergeState(0.5, 0.99)(Latency) AS s
+            FROM tailsight_latency_10s
+            WHERE Window >= toDateTime({{start:DateTime64(3)}}) AND Window < {{end:DateTime64(3)}}
+            GROUP BY Service, w
         )
+        WINDOW around AS (PARTITION BY Service ORDER BY w ASC
+                          RANGE BETWEEN {{bucket:UInt32}} PRECEDING AND {{bucket:UInt32}} FOLLOWING)
+        ORDER BY Service, w
+    """
+    rows = store.rows(sql, {"bucket": bucket_s, "start": start, "end": end})
+    frame = pd.DataFrame(
+        [
+            (s, w, int(n), int(f), q[0] / 1e6, q[1] / 1e6, int(n3), q3[0] / 1e6)
+            for s, w, n, f, q, n3, q3 in rows
+        ],
+        columns=[
+            "service",
+            "window",
+            "requests",
+            "failures",
+            "p50_ms",
+            "p99_ms",
+            "requests_smooth",
+            "p99_smooth_ms",
+        ],
+    )
     frame["window"] = pd.to_datetime(frame["window"], utc=True)
     return frame
+
+
+def replica_latency_windows(
+    store: Store, services: list[str], start: datetime, end: datetime, bucket_s: int = 10
+) -> pd.DataFrame:
+    """Per replica (service, host, pid) and window: requests and p99 in ms, for blast radius."""
+    sql = f"""
+        SELECT Service, Host, Pid, {_WINDOW} AS w, sum(Requests),
+               quantilesTDigestMerge(0.5, 0.99)(Latency) AS q
+        FROM tailsight_latency_10s
+        WHERE Service IN {{services:Array(String)}}
+          AND Window >= toDateTime({{start:DateTime64(3)}}) AND Window < {{end:DateTime64(3)}}
+        GROUP BY Service, Host, Pid, w
+        ORDER BY Service, Host, Pid, w
+    """
+    rows = store.rows(sql, {"bucket": bucket_s, "start": start, "end": end, "services": services})
+    frame = pd.DataFrame(
+        [(s, h, p, w, int(n), q[1] / 1e6) for s, h, p, w, n, q in rows],
+        columns=["service", "host", "pid", "window", "requests", "p99_ms"],
+    )
+    frame["window"] = pd.to_datetime(frame["window"], utc=True)
+    return frame
+
+
+def downstream_latency(
+    store: Store, service: str, start: datetime, split: datetime, end: datetime
+) -> pd.DataFrame:
+    """Server time in each service called by ``service``'s spans, before and during ``split``.
+
+    A downstream span is a span of another service whose parent span belongs to
+    ``service`` (a client span calling out, or the server span itself). Per downstream
+    service and phase (``before`` = ``[start, split)``, ``during`` = ``[split, end)``):
+    calls, and the p50/p99 of their duration in ms.
+    """
+    sql = """
+        SELECT child.ServiceName AS downstream,
+               if(child.Timestamp < {split:DateTime64(9)}, 'before', 'during') AS phase,
+               count() AS calls,
+               quantileTDigest(0.5)(child.Duration) / 1e6 AS p50_ms,
+               quantileTDigest(0.99)(child.Duration) / 1e6 AS p99_ms
+        FROM otel_traces AS child
+        INNER JOIN (
+            SELECT TraceId, SpanId FROM otel_traces
+            WHERE ServiceName = {service:String}
+              AND Timestamp >= {start:DateTime64(9)} AND Timestamp < {end:DateTime64(9)}
+        ) AS parent
+        ON child.TraceId = parent.TraceId AND child.ParentSpanId = parent.SpanId
+        WHERE child.ServiceName != {service:String}
+          AND child.Timestamp >= {start:DateTime64(9)} AND child.Timestamp < {end:DateTime64(9)}
+        GROUP BY downstream, phase
+        ORDER BY downstream, phase
+    """
+    params = {"service": service, "start": start, "split": split, "end": end}
+    result = store.query(sql, params)
+    return pd.DataFrame(
+        result.result_rows, columns=["downstream", "phase", "calls", "p50_ms", "p99_ms"]
+    )

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import clickhouse_connect
+import pandas as pd
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from clickhouse_connect.driver.query import QueryResult
@@ -171,6 +172,13 @@ class Store:
         """Run a query; parameters are bound by the driver (``{name:Type}`` placeholders)."""
         try:
             return self.client.query(sql, parameters=parameters)
+        except ClickHouseError as exc:
+            raise StoreError(_first_line(exc)) from exc
+
+    def frame(self, sql: str, parameters: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run a query and return its result as a pandas DataFrame, built column by column."""
+        try:
+            return self.client.query_df(sql, parameters=parameters)
         except ClickHouseError as exc:
             raise StoreError(_first_line(exc)) from exc
 

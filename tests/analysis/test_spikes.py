@@ -49,6 +49,20 @@ def test_no_baseline_no_incident() -> None:
 
 
 def test_spike_still_open_has_no_end() -> None:
-    p99 = [100.0] * 100 + [500.0] * 3
-    (inc,) = detect_spikes(_frame(p99), T0, T0 + timedelta(seconds=1030))
+    p99 = [100.0] * 100 + [500.0] * 6
+    (inc,) = detect_spikes(_frame(p99), T0, T0 + timedelta(seconds=1060))
     assert inc.end is None
+
+
+def test_a_blip_shorter_than_min_windows_pages_nobody() -> None:
+    p99 = [100.0] * 100 + [900.0] * 3 + [100.0] * 20
+    assert detect_spikes(_frame(p99), T0, T0 + timedelta(hours=1)) == []
+
+
+def test_an_earlier_spike_does_not_blunt_the_next() -> None:
+    rng = np.random.default_rng(3)
+    p99 = list(100 + rng.normal(0, 5, 400))
+    p99[200:280] = [900.0] * 80  # a long incident fills 40 % of the next one's history
+    p99[300:310] = [260.0] * 10
+    found = detect_spikes(_frame(p99), T0, T0 + timedelta(hours=2))
+    assert [i.start for i in found] == [T0 + timedelta(seconds=2000), T0 + timedelta(seconds=3000)]

@@ -17,7 +17,12 @@ from datetime import UTC, datetime
 from types import ModuleType
 
 from tailsight.storage.ddl import SchemaObject, Table, Target
-from tailsight.storage.migrations import m0001_otel_exporter, m0002_incidents, m0003_ingest_dedup
+from tailsight.storage.migrations import (
+    m0001_otel_exporter,
+    m0002_incidents,
+    m0003_ingest_dedup,
+    m0004_rollups,
+)
 from tailsight.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -62,6 +67,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migration(1, m0001_otel_exporter),
     _migration(2, m0002_incidents),
     _migration(3, m0003_ingest_dedup),
+    _migration(4, m0004_rollups),
 )
 
 

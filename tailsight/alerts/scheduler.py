@@ -1,0 +1,135 @@
+"""Continuous analysis inside ``tailsight up``: each cycle analyses what arrived since the last.
+
+The watermark (``tailsight_state`` analysis/watermark) is in data time: the end of the
+range last analysed. A cycle analyses ``[watermark - reopen, horizon - settle)`` where
+the horizon is the newest 10 s latency window stored, so backfilled data is analysed as
+of its own time as it arrives, and the last windows, still filling, wait one cycle.
+Incidents left open by an earlier cycle are re-analysed from their onset until they
+close. Every cycle runs :func:`~tailsight.app.analyze.analyze_range`, the code behind
+``tailsight analyze``, so continuous and manual analysis of a range agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from starlette.routing import BaseRoute
+
+from tailsight.app.analyze import analyze_range
+from tailsight.storage.state import (
+    earliest_open_incident,
+    get_state,
+    latest_latency_window,
+    set_state,
+)
+from tailsight.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+SCOPE, KEY = "analysis", "watermark"
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    """What one cycle did."""
+
+    start: datetime | None
+    end: datetime | None
+    incidents: int
+    seconds: float
+
+
+def _floor10(ts: datetime) -> datetime:
+    return ts - timedelta(seconds=ts.timestamp() % 10)
+
+
+class AnalysisScheduler:
+    """Runs :meth:`cycle` every ``interval_s`` on the loop's thread pool, as a :class:`Component`.
+
+    Args:
+        store: the store to analyse.
+        interval_s: seconds between cycles.
+        settle_s: windows younger than this (data time) are left for the next cycle.
+        first_lookback_s: how far back the very first cycle starts, before any watermark.
+        reopen_s: each cycle also re-analyses this much before the watermark, so a
+            spike whose first windows straddle it is seen whole.
+    """
+
+    name = "analysis-scheduler"
+
+    def __init__(
+        self,
+        store: Store,
+        interval_s: float = 30.0,
+        settle_s: float = 20.0,
+        first_lookback_s: float = 3600.0,
+        reopen_s: float = 120.0,
+    ) -> None:
+        self.store = store
+        self.interval_s = interval_s
+        self.settle = timedelta(seconds=settle_s)
+        self.first_lookback = timedelta(seconds=first_lookback_s)
+        self.reopen = timedelta(seconds=reopen_s)
+        self.last: CycleReport | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    def routes(self) -> list[BaseRoute]:
+        return []
+
+    def cycle(self) -> CycleReport:
+        """Analyse what is new since the watermark and move it forward (blocking)."""
+        started = time.monotonic()
+        raw = get_state(self.store, SCOPE, KEY)
+        watermark = datetime.fromisoformat(raw) if raw else None
+        since = (watermark - self.first_lookback) if watermark else datetime(1970, 1, 2, tzinfo=UTC)
+        latest = latest_latency_window(self.store, since)
+        if latest is None:
+            return CycleReport(None, None, 0, time.monotonic() - started)
+        end = _floor10(latest + timedelta(seconds=10) - self.settle)
+        if watermark is not None and end <= watermark:  # nothing new has settled
+            return CycleReport(None, None, 0, time.monotonic() - started)
+        start = (watermark - self.reopen) if watermark else end - self.first_lookback
+        still_open = earliest_open_incident(self.store, end - self.first_lookback)
+        if still_open is not None:
+            start = min(start, still_open)
+        start = _floor10(start)
+        if end <= start:
+            return CycleReport(None, None, 0, time.monotonic() - started)
+        found = analyze_range(self.store, start, end, source="scheduler")
+        set_state(self.store, SCOPE, KEY, max(end, watermark or end).isoformat())
+        self.last = CycleReport(start, end, len(found), time.monotonic() - started)
+        log.info(
+            "analysed %s .. %s: %d incident(s) in %.2fs",
+            start.isoformat(),
+            end.isoformat(),
+            len(found),
+            self.last.seconds,
+        )
+        return self.last
+
+    async def start(self) -> None:
+        self._stop.clear()
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stop.is_set():
+            try:
+                await loop.run_in_executor(None, self.cycle)
+            except Exception:  # one failed cycle must not end continuous analysis
+                log.exception("analysis cycle failed; retrying next cycle")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.interval_s)

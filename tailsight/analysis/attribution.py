@@ -1,0 +1,169 @@
+"""Attribution: rank the causes of one incident from its frames.
+
+Steps: (1) traces: when the spiking service's calls into a downstream service account
+for most of the added latency, the cause is looked for in that service (the cause's
+``service``); (2) blast radius: which replicas got slow; (3) candidates from the
+topology with their evidence; (4) scores from evidence strength and how well each
+candidate's reach matches the blast radius. Nothing found gives one ``unknown``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from tailsight.analysis import candidates as cand
+from tailsight.analysis.evidence import Phases, change
+from tailsight.analysis.scoring import BlastRadius, score
+from tailsight.analysis.topology import Topology
+from tailsight.model import Cause, Entity, Incident
+
+MIN_SCORE = 0.05
+
+
+@dataclass(frozen=True)
+class IncidentFrames:
+    """Everything attribution reads about one incident, fetched by ``storage`` queries.
+
+    ``replicas``: per replica and window requests and p99 (``replica_latency_windows``);
+    ``values``: metric series with per-window ``value`` (``series.with_values``);
+    ``requests``: the attributed service's request count per window.
+    """
+
+    topology: Topology
+    replicas: pd.DataFrame
+    values: pd.DataFrame
+    requests: pd.Series
+    downstream_of: str = ""  # the spiking service, when the cause was sought downstream
+    notes: tuple[str, ...] = field(default=())
+
+
+def downstream_target(
+    downstream: pd.DataFrame, added_ms: float, share: float = 0.5, min_rise: float = 1.5
+) -> str | None:
+    """The downstream service holding most of the added latency, from ``downstream_latency`` rows."""
+    if downstream.empty or added_ms <= 0:
+        return None
+    best, best_added = None, 0.0
+    for name, rows in downstream.groupby("downstream"):
+        phases = dict(zip(rows["phase"], rows["p99_ms"], strict=True))
+        before, during = phases.get("before"), phases.get("during")
+        if before is None or during is None or before <= 0:
+            continue
+        added = float(during) - float(before)
+        if during / before >= min_rise and added >= share * added_ms and added > best_added:
+            best, best_added = str(name), added
+    return best
+
+
+def blast_radius(
+    replicas: pd.DataFrame, service: str, phases: Phases, ratio: float = 1.5
+) -> BlastRadius:
+    """Replicas of ``service`` whose own p99 rose ``ratio`` times over their own baseline."""
+    mine = replicas[replicas["service"] == service]
+    seen: set[str] = set()
+    slow: set[str] = set()
+    for (host, pid), rows in mine.groupby(["host", "pid"]):
+        ch = change(rows.set_index("window")["p99_ms"], phases)
+        if ch is None:
+            continue
+        rid = f"{host}/{pid}"
+        seen.add(rid)
+        if ch.baseline > 0 and ch.during / ch.baseline >= ratio:
+            slow.add(rid)
+    return BlastRadius(frozenset(slow), frozenset(seen))
+
+
+def evidence_hosts(
+    replicas: pd.DataFrame, service: str, phases: Phases, limit: int = 32
+) -> list[str]:
+    """The hosts whose telemetry attribution reads: those of the slow replicas.
+
+    A candidate that reaches no slow replica scores 0 (``BlastRadius.fit``), so a
+    service with hundreds of replicas need not have every node's series read. When no
+    replica is slow on its own, or too many are, all hosts (up to ``limit``) are kept.
+    """
+    blast = blast_radius(replicas, service, phases)
+    hosts = sorted({rid.rsplit("/", 1)[0] for rid in blast.slow})
+    if not hosts:
+        hosts = sorted({str(h) for h in replicas.loc[replicas["service"] == service, "host"] if h})
+    return hosts[:limit]
+
+
+def rank_causes(incident: Incident, frames: IncidentFrames, phases: Phases) -> tuple[Cause, ...]:
+    """The ranked causes of ``incident``; the cause service is the topology's service."""
+    topo = frames.topology
+    blast = blast_radius(frames.replicas, topo.service, phases)
+    values = cand.MetricFrames(frames.values)
+    found = [
+        *cand.network_congestion(topo, values, phases),
+        *cand.gpu_neighbors(topo, values, phases),
+        *cand.cpu_neighbors(topo, values, phases),
+        *cand.gpu_idle(topo, values, phases),
+        *cand.load_surge(topo, frames.requests, phases),
+    ]
+    found = _explained_away(found)
+    causes: list[Cause] = []
+    where = f" in downstream {topo.service}" if frames.downstream_of else ""
+    for c in found:
+        s = score(c.strength, blast.fit(c.reach))
+        if s < MIN_SCORE:
+            continue
+        causes.append(
+            Cause(
+                kind=c.kind,
+                score=round(s, 4),
+                service=topo.service,
+                entity=Entity(c.entity_type, c.entity_id)
+                if c.entity_type and c.entity_id
+                else None,
+                summary=c.summary + where + _radius_text(blast),
+                evidence=c.evidence,
+            )
+        )
+    causes = _best_per_entity(causes)
+    if not causes:
+        causes.append(
+            Cause(
+                kind="unknown",
+                score=0.0,
+                service=topo.service,
+                entity=None,
+                summary=f"p99 {incident.p99_ms:.0f} ms vs {incident.baseline_p99_ms:.0f} ms baseline"
+                f"{where}; no congestion, contention, idle GPU or load rise on its path"
+                + _radius_text(blast),
+            )
+        )
+    return tuple(sorted(causes, key=lambda c: -c.score))
+
+
+def _explained_away(found: list[cand.Candidate]) -> list[cand.Candidate]:
+    """An idle GPU is a symptom, not a cause, where a neighbor or congestion reaches that replica.
+
+    Such a GPU waits on the network or shares its SMs; naming it too would blame a GPU
+    that merely dipped at the same time (a distractor of the corpus does exactly that).
+    """
+    blockers = [
+        c for c in found if c.kind in ("noisy_neighbor", "network_congestion") and c.strength >= 0.5
+    ]
+    return [
+        c
+        for c in found
+        if not (c.kind == "gpu_underutilized" and any(c.reach & b.reach for b in blockers))
+    ]
+
+
+def _best_per_entity(causes: list[Cause]) -> list[Cause]:
+    best: dict[tuple[str, str | None], Cause] = {}
+    for c in causes:
+        key = (c.kind, c.entity.id if c.entity else None)
+        if key not in best or c.score > best[key].score:
+            best[key] = c
+    return list(best.values())
+
+
+def _radius_text(blast: BlastRadius) -> str:
+    if not blast.seen:
+        return ""
+    return f" ({len(blast.slow)} of {len(blast.seen)} replicas slow)"

@@ -151,6 +151,19 @@ def _analyze(api: str, start: float, end: float) -> int | None:
     return len(incidents) if isinstance(incidents, list) else None
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM it when the demo dies, even by SIGKILL (Linux ``PR_SET_PDEATHSIG``)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 def run(args: argparse.Namespace) -> int:
     began = time.monotonic()
     try:
@@ -186,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
         str(args.otlp_grpc_port),
     ]
     print(f"starting tailsight up on a fresh store in {data_dir} (log {log})", file=sys.stderr)
+    # SIGTERM (e.g. from a supervisor or `timeout`) unwinds like Ctrl-C, so the server is stopped.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with log.open("wb") as log_file:
         proc = subprocess.Popen(
             cmd,
@@ -193,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
             stderr=subprocess.STDOUT,
             env=dict(os.environ),
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         try:
             _wait_healthy(api, proc, log)

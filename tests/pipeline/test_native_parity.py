@@ -121,3 +121,7 @@ def test_nested_values_are_found_wherever_they_are(where: str) -> None:
     assert not has_nested_values(_with(where, AnyValue(string_value="flat")))
     assert has_nested_values(_with(where, AnyValue(array_value=ArrayValue())))
     assert has_nested_values(_with(where, AnyValue(kvlist_value=KeyValueList())))
+
+
+def test_an_unreadable_request_takes_the_full_form() -> None:
+    assert has_nested_values(b"\x0a\xff")  # a length past the end

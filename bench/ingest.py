@@ -25,6 +25,7 @@ from ingest_load import Receiver, SendStats, send
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tailsight.pipeline.decode_traces import decode_traces
+from tailsight.pipeline.spool import SEGMENT_BYTES
 from tailsight.storage import open_store
 from tailsight.storage.migrations import migrate
 from tests.pipeline.otlp_data import span_request
@@ -105,8 +106,9 @@ def main() -> None:
     total = args.requests * args.spans
     with tempfile.TemporaryDirectory(prefix="tailsight-bench-") as tmp:
         per_cpu, per_wall = measure_receiver(bodies, args.senders, Path(tmp))
-        # The writer inserts one spool segment at a time: ~8 MiB, here ~16 requests.
-        per_insert = max(1, (8 << 20) // len(bodies[0][0]))
+        # The writer inserts one spool segment at a time (SEGMENT_BYTES, or what arrived in
+        # SEGMENT_AGE_S): the limit inserts batches of that size too.
+        per_insert = max(1, SEGMENT_BYTES // len(bodies[0][0]))
         parse, insert = measure_limit(bodies, Path(tmp), per_insert)
     limit = total / (parse + insert)
     print(

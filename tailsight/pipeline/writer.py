@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from starlette.routing import BaseRoute
 
 from tailsight.pipeline.batch import TableBatch
+from tailsight.pipeline.nested_values import has_nested_values
 from tailsight.pipeline.selfmetrics import IngestMetrics
 from tailsight.pipeline.signals import SIGNAL_BY_CODE
 from tailsight.pipeline.spool import Spool, iter_segment
@@ -198,6 +199,7 @@ class SpoolWriter:
         pb = path.with_suffix(".traces.pb")
         write_length_delimited(pb, payloads)
         try:
-            insert_traces_protobuf(self.store, pb, settings)  # type: ignore[arg-type]
+            scalar = not any(has_nested_values(p) for p in payloads)
+            insert_traces_protobuf(self.store, pb, settings, scalar)  # type: ignore[arg-type]
         finally:
             pb.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ only non-conforming senders reach that case.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,14 @@ STRUCTURE = (
     f" links Array(Tuple(trace_id String, span_id String, trace_state String, attributes {_ATTRS})),"
     " status Tuple(message String, code Int32)))))))"
 )
+# Requests whose attribute values are all scalars (nearly all of them) are read without the
+# nested array/map tuples: carrying those through the ARRAY JOINs cost the engine half its
+# time per span (bench/README.md). The writer picks this form after checking the requests.
+_SCALAR_VALUE = (
+    "Tuple(string_value String, bool_value Bool, int_value Int64, double_value Float64,"
+    f" bytes_value String, value {_KINDS})"
+)
+SCALAR_STRUCTURE = STRUCTURE.replace(f"value {_VALUE}", f"value {_SCALAR_VALUE}")
 
 
 def _double(x: str) -> str:
@@ -105,9 +114,13 @@ def _value(v: str) -> str:
     return _scalar(v, nested)
 
 
-def _map(attrs: str) -> str:
+def _scalar_only(v: str) -> str:
+    return _scalar(v, "''")
+
+
+def _map(attrs: str, value: Callable[[str], str] = _value) -> str:
     return (
-        f"mapFromArrays(arrayMap(a -> a.key, {attrs}), arrayMap(a -> {_value('a.value')}, {attrs}))"
+        f"mapFromArrays(arrayMap(a -> a.key, {attrs}), arrayMap(a -> {value('a.value')}, {attrs}))"
     )
 
 
@@ -122,7 +135,9 @@ TRACE_COLUMNS = (
     " `Links.SpanId`, `Links.TraceState`, `Links.Attributes`"
 )
 
-_SELECT = f"""
+
+def _insert_sql(value: Callable[[str], str]) -> str:
+    return f"""INSERT INTO otel_traces ({TRACE_COLUMNS})
 SELECT
     fromUnixTimestamp64Nano(reinterpretAsInt64(s.start_time_unix_nano)),
     {_hex("s.trace_id")}, {_hex("s.span_id")}, {_hex("s.parent_span_id")},
@@ -130,19 +145,19 @@ SELECT
     if(s.kind BETWEEN 0 AND 5,
        ['Unspecified', 'Internal', 'Server', 'Client', 'Producer', 'Consumer'][s.kind + 1], ''),
     ra['service.name'], ra, ss.scope.name, ss.scope.version,
-    {_map("s.attributes")},
+    {_map("s.attributes", value)},
     s.end_time_unix_nano - s.start_time_unix_nano,
     if(s.status.code BETWEEN 0 AND 2, ['Unset', 'Ok', 'Error'][s.status.code + 1], ''),
     s.status.message,
     arrayMap(e -> fromUnixTimestamp64Nano(reinterpretAsInt64(e.time_unix_nano)), s.events),
     arrayMap(e -> e.name, s.events),
-    arrayMap(e -> {_map("e.attributes")}, s.events),
+    arrayMap(e -> {_map("e.attributes", value)}, s.events),
     arrayMap(l -> {_hex("l.trace_id")}, s.links),
     arrayMap(l -> {_hex("l.span_id")}, s.links),
     arrayMap(l -> l.trace_state, s.links),
-    arrayMap(l -> {_map("l.attributes")}, s.links)
+    arrayMap(l -> {_map("l.attributes", value)}, s.links)
 FROM (
-    SELECT rs.scope_spans AS scopes, {_map("rs.resource.attributes")} AS ra
+    SELECT rs.scope_spans AS scopes, {_map("rs.resource.attributes", value)} AS ra
     FROM file({{path:String}}, 'Protobuf', {{structure:String}})
     ARRAY JOIN resource_spans AS rs
 )
@@ -151,7 +166,9 @@ ARRAY JOIN ss.spans AS s
 WHERE s.trace_id != '' AND s.span_id != ''
 """
 
-_SQL = f"INSERT INTO otel_traces ({TRACE_COLUMNS}) {_SELECT}"
+
+_SQL = _insert_sql(_value)
+_SCALAR_SQL = _insert_sql(_scalar_only)
 
 
 def _varint(n: int) -> bytes:
@@ -171,11 +188,19 @@ def write_length_delimited(path: Path, messages: list[bytes]) -> None:
             f.write(m)
 
 
-def insert_traces_protobuf(store: Store, path: Path, settings: dict[str, Any]) -> None:
-    """Insert the spans of the length-delimited requests in ``path`` (embedded store only)."""
+def insert_traces_protobuf(
+    store: Store, path: Path, settings: dict[str, Any], scalar_values: bool = False
+) -> None:
+    """Insert the spans of the length-delimited requests in ``path`` (embedded store only).
+
+    ``scalar_values`` only when no attribute value in them is an array or a map (see
+    :func:`~tailsight.pipeline.nested_values.has_nested_values`): such values are read as
+    empty strings in that form.
+    """
     all_settings = {
         "format_schema": f"{PROTO_FILE}:Request",
         "input_format_protobuf_oneof_presence": 1,
         **settings,
     }
-    store.command(_SQL, {"path": str(path), "structure": STRUCTURE}, settings=all_settings)
+    sql, structure = (_SCALAR_SQL, SCALAR_STRUCTURE) if scalar_values else (_SQL, STRUCTURE)
+    store.command(sql, {"path": str(path), "structure": structure}, settings=all_settings)

@@ -6,9 +6,11 @@ import math
 import time
 from pathlib import Path
 
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 
+from tailsight.pipeline.nested_values import has_nested_values
 from tailsight.pipeline.selfmetrics import IngestMetrics
 from tailsight.pipeline.spool import Spool, encode_record
 from tailsight.pipeline.writer import SpoolWriter
@@ -30,7 +32,11 @@ VALUES = [
     AnyValue(array_value=ArrayValue(values=[AnyValue(string_value="a<"), AnyValue(int_value=3)])),
     AnyValue(
         array_value=ArrayValue(
-            values=[AnyValue(double_value=2.0), AnyValue(bool_value=False), AnyValue(bytes_value=b"x")]
+            values=[
+                AnyValue(double_value=2.0),
+                AnyValue(bool_value=False),
+                AnyValue(bytes_value=b"x"),
+            ]
         )
     ),
     AnyValue(
@@ -44,10 +50,13 @@ VALUES = [
 ]
 
 
-def _request() -> ExportTraceServiceRequest:
+SCALARS = [v for v in VALUES if v.WhichOneof("value") not in ("array_value", "kvlist_value")]
+
+
+def _request(values: list[AnyValue] = VALUES) -> ExportTraceServiceRequest:
     req = span_request(30, resources=3)
     spans = [s for rs in req.resource_spans for ss in rs.scope_spans for s in ss.spans]
-    for i, value in enumerate(VALUES):
+    for i, value in enumerate(values):
         spans[i].attributes.add(key=f"v{i}", value=value)
         spans[i].kind = i % 7  # includes an out-of-range kind
         spans[i].status.code = i % 3
@@ -70,8 +79,12 @@ def _rows(store: Store) -> list[tuple[object, ...]]:
     )
 
 
-def test_native_and_python_paths_write_identical_rows(store: Store, tmp_path: Path) -> None:
-    body = _request().SerializeToString()
+@pytest.mark.parametrize("values", [VALUES, SCALARS], ids=["nested", "scalar"])
+def test_native_and_python_paths_write_identical_rows(
+    store: Store, tmp_path: Path, values: list[AnyValue]
+) -> None:
+    body = _request(values).SerializeToString()
+    assert has_nested_values(body) == (values is VALUES)  # each native form is covered
     results = []
     for native in (False, True):
         spool_dir = tmp_path / f"spool-{native}"
@@ -87,3 +100,28 @@ def test_native_and_python_paths_write_identical_rows(store: Store, tmp_path: Pa
     assert len(python_rows) == 29
     for p, n in zip(python_rows, native_rows, strict=True):
         assert p == n
+
+
+def _with(where: str, value: AnyValue) -> bytes:
+    req = span_request(4, resources=2)
+    rs = req.resource_spans[1]
+    span = rs.scope_spans[0].spans[1]
+    attrs = {
+        "resource": rs.resource.attributes,
+        "span": span.attributes,
+        "event": span.events.add(name="e").attributes,
+        "link": span.links.add(trace_id=b"\1" * 16, span_id=b"\2" * 8).attributes,
+    }[where]
+    attrs.add(key="nested", value=value)
+    return req.SerializeToString()
+
+
+@pytest.mark.parametrize("where", ["resource", "span", "event", "link"])
+def test_nested_values_are_found_wherever_they_are(where: str) -> None:
+    assert not has_nested_values(_with(where, AnyValue(string_value="flat")))
+    assert has_nested_values(_with(where, AnyValue(array_value=ArrayValue())))
+    assert has_nested_values(_with(where, AnyValue(kvlist_value=KeyValueList())))
+
+
+def test_an_unreadable_request_takes_the_full_form() -> None:
+    assert has_nested_values(b"\x0a\xff")  # a length past the end

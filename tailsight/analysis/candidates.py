@@ -390,12 +390,20 @@ def _short(metric: str) -> str:
     return names.get(metric, metric)
 
 
+def _unit_text(unit: str) -> str:
+    """A UCUM unit as a reader says it: ``{packet}/s`` → `` packets/s``, ``By/s`` → `` B/s``."""
+    if unit.startswith("{"):
+        word, _, rest = unit[1:].partition("}")
+        return f" {word}s{rest}"
+    return " " + unit.replace("By", "B") if unit else ""
+
+
 def _rise_text(ev: Evidence) -> str:
     if ev.unit == "1":
         return f"reached {ev.during:.0%} (was {ev.baseline:.0%})"
     if ev.baseline > 0:
-        return f"rose {ev.during / ev.baseline:.0f}x to {ev.during:.0f}{ev.unit.lstrip('{').replace('}', '')}"
-    return f"rose from 0 to {ev.during:.0f}{ev.unit.lstrip('{').replace('}', '')}"
+        return f"rose {ev.during / ev.baseline:.0f}x to {ev.during:,.0f}{_unit_text(ev.unit)}"
+    return f"rose from 0 to {ev.during:,.0f}{_unit_text(ev.unit)}"
 
 
 __all__ = [

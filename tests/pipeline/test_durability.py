@@ -103,7 +103,9 @@ def test_replaying_a_segment_already_inserted_adds_no_rows(store: Store, tmp_pat
 
     segment = spool_dir / "000000000001-test.seg"
     segment.write_bytes(
-        b"".join(encode_record(1, span_request(40, seed=s).SerializeToString(), 40) for s in range(3))
+        b"".join(
+            encode_record(1, span_request(40, seed=s).SerializeToString(), 40) for s in range(3)
+        )
     )
     kept = tmp_path / "kept.seg"
     shutil.copy(segment, kept)

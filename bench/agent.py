@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,6 +41,7 @@ from tailsight.collectors.nvml import (  # noqa: E402
 )
 from tailsight.collectors.nvml_replay import NvmlReplay  # noqa: E402
 from tailsight.collectors.otlp import OtlpMetricsBridge  # noqa: E402
+from tests.conftest import UpProcess  # noqa: E402
 
 FIXTURE = REPO / "tests" / "collectors" / "fixtures" / "gpu-node"
 TARGET_PCT = 0.5
@@ -203,15 +202,9 @@ def cpu_per_call(fn: Callable[[], object], cycles: int) -> float:
 def live(seconds: float) -> None:
     """The agent as a process, exporting over OTLP/HTTP to a real `tailsight up` each second."""
     with tempfile.TemporaryDirectory() as tmp:
-        ports = [_free_port() for _ in range(3)]
-        up = subprocess.Popen(
-            [sys.executable, "-m", "tailsight", "up", "--data-dir", f"{tmp}/data",
-             "--api-port", str(ports[0]), "--otlp-http-port", str(ports[1]),
-             "--otlp-grpc-port", str(ports[2])],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
-        )  # fmt: skip
+        up = UpProcess(Path(tmp) / "data")
         try:
-            _wait_healthy(f"http://127.0.0.1:{ports[0]}/api/v1/health", up)
+            up.wait_healthy(60)
             node = build_node(Path(tmp))
             replay = [
                 "--sysfs-root", str(node / "sys"), "--procfs-root", str(node / "proc"),
@@ -219,28 +212,10 @@ def live(seconds: float) -> None:
                 "--ethtool-replay", str(node / "ethtool"),
             ]  # fmt: skip
             for label, extra in (("this machine's /sys and /proc", []), ("replayed node", replay)):
-                pct = _agent_cpu(f"http://127.0.0.1:{ports[1]}", extra, seconds)
+                pct = _agent_cpu(f"http://127.0.0.1:{up.otlp_http_port}", extra, seconds)
                 print(f"live agent, {label}: {pct:.3f}% of one core over {seconds:g} s")
         finally:
-            up.terminate()
-            up.wait(30)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("tailsight up did not become healthy")
+            up.stop()
 
 
 def _agent_cpu(endpoint: str, extra: list[str], seconds: float) -> float:

@@ -66,6 +66,9 @@ class Settings:
     # Node agent (`tailsight agent`)
     agent_endpoint: str | None = None  # OTLP endpoint: http(s)://host:4318 or grpc://host:4317
     agent_interval_s: float = 1.0  # collection and export interval
+    # Report counters and steady gauges that did not move every interval too (default: only
+    # in the last interval of each 10 s rollup window; see collectors/otlp.py).
+    agent_report_unchanged: bool = False
     host_name: str | None = None  # host.name of this node; default NODE_NAME or the hostname
     sysfs_root: Path = Path("/sys")  # the host's /sys (mounted elsewhere in a container)
     procfs_root: Path = Path("/proc")  # the host's /proc

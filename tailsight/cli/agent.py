@@ -51,6 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--host-name", help="host.name of this node (default NODE_NAME or hostname)"
     )
+    parser.add_argument(
+        "--report-unchanged",
+        dest="agent_report_unchanged",
+        action="store_true",
+        default=None,
+        help="report every series every interval; by default counters and steady gauges that "
+        "did not move are reported once per 10 s rollup window (docs/agent.md)",
+    )
     parser.add_argument("--once", action="store_true", help="take one reading and exit")
     parser.add_argument(
         "--output", choices=["json"], help="with --once: print the points as JSON lines"
@@ -180,6 +188,7 @@ def _serve(agent: NodeAgent, resource: dict[str, AttrValue], settings: Settings)
         exporter,
         interval_s=settings.agent_interval_s,
         metrics=NODE_METRICS,
+        report_unchanged=settings.agent_report_unchanged,
     )
     log.info(
         "agent for %s exporting to %s every %gs",

@@ -111,8 +111,10 @@ class NodeAgent:
         return self.collect()
 
     def close(self) -> None:
-        self.nvml.close()
-        for collector in self.collectors:
+        for collector in self.collectors:  # the NVML collector among them
+            close = getattr(collector, "close", None)
+            if close is not None:
+                close()
             ethtool = getattr(collector, "ethtool", None)
             if isinstance(ethtool, IoctlEthtool):
                 ethtool.close()

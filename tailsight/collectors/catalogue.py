@@ -15,7 +15,11 @@ Kind = Literal["gauge", "sum"]
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """One metric: OTLP ``kind`` (gauge, or a monotonic cumulative sum), UCUM unit, attributes."""
+    """One metric: OTLP ``kind`` (gauge, or a monotonic cumulative sum), UCUM unit, attributes.
+
+    ``steady``: a gauge that changes rarely (capacity, link speed, wiring); the agent
+    reports it, like a counter, when it moves and once per rollup window.
+    """
 
     name: str
     kind: Kind
@@ -24,6 +28,7 @@ class MetricSpec:
     source: str
     description: str
     optional_attributes: tuple[str, ...] = ()
+    steady: bool = False
 
 
 _GPU = ("hw.id", "hw.name", "hw.type")
@@ -44,7 +49,9 @@ METRICS: tuple[MetricSpec, ...] = (
         "SM busy fraction over the last sample period, 0..1",
     ),
     MetricSpec("hw.gpu.memory.usage", "gauge", "By", _GPU, "nvml", "GPU memory in use"),
-    MetricSpec("hw.gpu.memory.limit", "gauge", "By", _GPU, "nvml", "GPU memory in total"),
+    MetricSpec(
+        "hw.gpu.memory.limit", "gauge", "By", _GPU, "nvml", "GPU memory in total", steady=True
+    ),
     MetricSpec(
         "hw.gpu.io", "sum", "By", (*_GPU, "network.io.direction"), "nvml", "PCIe bytes moved"
     ),
@@ -87,7 +94,13 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
     MetricSpec("system.network.errors", "sum", "{error}", _DIR, "sysfs", "interface errors"),
     MetricSpec(
-        "tailsight.nic.speed", "gauge", "bit/s", ("network.interface.name",), "sysfs", "link speed"
+        "tailsight.nic.speed",
+        "gauge",
+        "bit/s",
+        ("network.interface.name",),
+        "sysfs",
+        "link speed",
+        steady=True,
     ),
     MetricSpec(
         "tailsight.nic.pfc.pause_frames",
@@ -144,6 +157,7 @@ METRICS: tuple[MetricSpec, ...] = (
         ("network.interface.name", "tailsight.switch.name", "tailsight.switch.port"),
         "lldp",
         "topology: this interface is cabled to that switch port",
+        steady=True,
     ),
     # Host
     MetricSpec("system.cpu.utilization", "gauge", "1", (), "procfs", "host CPU busy, 0..1"),

@@ -4,6 +4,16 @@ Every export cycle of the ``PeriodicExportingMetricReader`` calls the instrument
 callbacks; the first callback of a cycle runs every collector once and the rest read
 that snapshot, so each source is read once per interval. ``--once --output json`` uses
 :func:`points_to_json` on one snapshot instead.
+
+Unchanged series are not reported every interval. A counter (``sum``) or a steady gauge
+(capacity, link speed, wiring) whose value has not moved since it was last reported is
+left out of the export, except in the last interval before each rollup window boundary
+(:data:`ROLLUP_WINDOW_S`), when every series is reported. The store's windows therefore
+end with every series' value, as if each had been reported every interval: counter rates
+and steady gauges come out the same, while a node sends about half the points
+(``bench/agent.py``). Gauges that move (utilization, power, memory in use) are reported
+every interval, because their window means count points. ``report_unchanged`` turns this
+off for receivers that need every series every interval.
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any
 
 from tailsight.collectors.base import AttrValue, Collector, Point
@@ -21,9 +31,18 @@ from tailsight.collectors.catalogue import BY_NAME, spec
 
 log = logging.getLogger(__name__)
 
+# The store's finest rollup window (``tailsight_metrics_10s``, storage migration 0004).
+ROLLUP_WINDOW_S = 10.0
+# Series that may skip an interval when unchanged: counters and steady gauges.
+SKIPPABLE = frozenset(m.name for m in BY_NAME.values() if m.kind == "sum" or m.steady)
 
-def collect_all(collectors: Sequence[Collector]) -> list[Point]:
-    """One snapshot of every collector; a collector that raises is logged and skipped."""
+
+def collect_all(collectors: Sequence[Collector], stamp: bool = True) -> list[Point]:
+    """One snapshot of every collector; a collector that raises is logged and skipped.
+
+    ``stamp`` gives points without a time the snapshot's; the OTLP bridge does without
+    (the SDK stamps each export).
+    """
     now = time.time_ns()
     points: list[Point] = []
     for collector in collectors:
@@ -36,7 +55,7 @@ def collect_all(collectors: Sequence[Collector]) -> list[Point]:
                     continue
                 points.append(
                     point
-                    if point.time_ns
+                    if point.time_ns or not stamp
                     else Point(point.metric, point.value, point.attributes, now)
                 )
         except Exception:
@@ -71,51 +90,100 @@ def points_to_json(points: Iterable[Point], resource: Mapping[str, AttrValue], o
 
 
 class _Snapshot:
-    """Points of the current export cycle, refreshed at most once per half interval."""
+    """Points of the current export cycle, refreshed at most once per half interval.
 
-    def __init__(self, collectors: Sequence[Collector], interval_s: float) -> None:
+    Args:
+        collectors: the sources, read once per refresh.
+        interval_s: the export interval.
+        report_unchanged: report every series every interval (see the module docstring).
+        clock: wall-clock seconds; tests and benchmarks step it.
+    """
+
+    def __init__(
+        self,
+        collectors: Sequence[Collector],
+        interval_s: float,
+        report_unchanged: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._collectors = collectors
+        self._interval_s = interval_s
         self._max_age = interval_s / 2
+        self._report_unchanged = report_unchanged
+        self._clock = clock
         self._lock = threading.Lock()
         self._taken = -1e18
         self._by_metric: dict[str, list[Point]] = {}
+        self._reported: dict[tuple[str, tuple[tuple[str, AttrValue], ...]], float] = {}
         self.cycles = 0
+        self.reported_points = 0
 
     def expire(self) -> None:
         """The next callback reads the collectors again (a forced export, a benchmark)."""
         with self._lock:
             self._taken = -1e18
 
+    def report_all(self, now: float) -> bool:
+        """Whether the cycle at ``now`` reports every series: the last one before a window ends.
+
+        A quarter interval of slack covers the reader's timer jitter, so a late cycle does
+        not leave a window without its closing report.
+        """
+        if self._report_unchanged or self._interval_s >= ROLLUP_WINDOW_S:
+            return True
+        w = ROLLUP_WINDOW_S
+        return (now + 1.25 * self._interval_s) // w != now // w
+
+    def _to_report(self, points: list[Point]) -> list[Point]:
+        if self.report_all(self._clock()):
+            # Rebuilt from scratch: series that went away are forgotten here.
+            self._reported = {
+                (p.metric, tuple(p.attributes.items())): p.value
+                for p in points
+                if p.metric in SKIPPABLE
+            }
+            return points
+        reported = self._reported
+        out = []
+        for p in points:
+            if p.metric in SKIPPABLE:
+                key = (p.metric, tuple(p.attributes.items()))
+                if reported.get(key) == p.value:
+                    continue
+                reported[key] = p.value
+            out.append(p)
+        return out
+
     def points(self, metric: str) -> list[Point]:
         with self._lock:
             now = time.monotonic()
             if now - self._taken > self._max_age:
                 grouped: dict[str, list[Point]] = defaultdict(list)
-                for p in collect_all(self._collectors):
+                report = self._to_report(collect_all(self._collectors, stamp=False))
+                for p in report:
                     grouped[p.metric].append(p)
                 self._by_metric = dict(grouped)
                 self._taken = now
                 self.cycles += 1
+                self.reported_points += len(report)
             return self._by_metric.get(metric, [])
 
 
 def make_exporter(endpoint: str, token: str | None = None, timeout_s: float = 10.0) -> Any:
     """An OTLP metric exporter: ``http(s)://host:4318`` → OTLP/HTTP, ``grpc://host:4317`` → OTLP/gRPC."""
+    from tailsight.collectors.otlp_encode import fast_exporter
+
     headers = {"authorization": f"Bearer {token}"} if token else None
     if endpoint.startswith("grpc://") or endpoint.startswith("grpcs://"):
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
-            OTLPMetricExporter as Grpc,
-        )
-
         secure = endpoint.startswith("grpcs://")
         target = endpoint.split("://", 1)[1]
-        return Grpc(endpoint=target, insecure=not secure, headers=headers, timeout=timeout_s)
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Http
-
+        return fast_exporter(
+            True, endpoint=target, insecure=not secure, headers=headers, timeout=timeout_s
+        )
     url = endpoint.rstrip("/")
     if not url.endswith("/v1/metrics"):
         url += "/v1/metrics"
-    return Http(endpoint=url, headers=headers, timeout=timeout_s)
+    return fast_exporter(False, endpoint=url, headers=headers, timeout=timeout_s)
 
 
 def outcome_tracking(exporter: Any) -> Any:
@@ -160,6 +228,9 @@ class OtlpMetricsBridge:
         exporter: an OTLP ``MetricExporter`` (see :func:`make_exporter`).
         interval_s: the collection and export interval.
         scope: the instrumentation scope name.
+        metrics: the catalogue metrics to create instruments for (default: all).
+        report_unchanged: report every series every interval, moved or not.
+        clock: wall-clock seconds (tests and benchmarks step it).
     """
 
     def __init__(
@@ -170,27 +241,46 @@ class OtlpMetricsBridge:
         interval_s: float = 1.0,
         scope: str = "tailsight",
         metrics: Iterable[str] | None = None,
+        report_unchanged: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         from opentelemetry.metrics import CallbackOptions, Observation
-        from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+        from opentelemetry.sdk.metrics import (
+            AlwaysOffExemplarFilter,
+            ExemplarReservoir,
+            MeterProvider,
+        )
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+        from opentelemetry.sdk.metrics.view import View
         from opentelemetry.sdk.resources import Resource
 
-        self.snapshot = _Snapshot(collectors, interval_s)
+        self.snapshot = _Snapshot(collectors, interval_s, report_unchanged, clock)
         reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval_s * 1000)
-        # No exemplars: observations here carry no trace context, and the filter costs per point.
+
+        class NoExemplars(ExemplarReservoir):
+            def offer(self, *args: Any, **kwargs: Any) -> None:
+                pass
+
+            def collect(self, point_attributes: Any) -> list[Any]:
+                return []
+
+        def no_exemplars(aggregation: type) -> Any:
+            return NoExemplars  # the SDK calls it with no arguments for each series
+
+        # No exemplars: observations here carry no trace context, and the filter and the
+        # default reservoir each cost something per point.
         self.provider = MeterProvider(
             resource=Resource.create(dict(resource)),
             metric_readers=[reader],
             exemplar_filter=AlwaysOffExemplarFilter(),
+            views=[View(instrument_name="*", exemplar_reservoir_factory=no_exemplars)],
         )
         meter = self.provider.get_meter(scope)
 
         def callback_for(name: str) -> Any:
             def callback(options: CallbackOptions) -> Iterable[Observation]:
-                return [
-                    Observation(p.value, dict(p.attributes)) for p in self.snapshot.points(name)
-                ]
+                # The SDK copies the attributes itself.
+                return [Observation(p.value, p.attributes) for p in self.snapshot.points(name)]
 
             return callback
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tailsight.collectors.base import CounterSet, Point
-from tailsight.collectors.net import read_int
+from tailsight.collectors.net import IntFiles
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class RdmaCollector:
         self.counters = CounterSet(bits=64)
         self._names: dict[Path, str] = {}
         self._files: dict[Path, list[tuple[str, str]]] = {}
+        self.files = IntFiles()
 
     def ports(self) -> list[tuple[str, Path]]:
         """``(interface name, port directory)`` of every RDMA port; none when no RDMA device."""
@@ -78,6 +79,9 @@ class RdmaCollector:
                 out.append((name, port))
         return out
 
+    def close(self) -> None:
+        self.files.close()
+
     def collect(self) -> Iterator[Point]:
         for iface, port in self.ports():
             files = self._files.get(port)
@@ -87,7 +91,7 @@ class RdmaCollector:
                     (metric, os.path.join(hw, fname)) for metric, fname in HW_COUNTERS.items()
                 ]
             for metric, path in files:
-                raw = read_int(path)
+                raw = self.files.read(path)
                 if raw is None:
                     continue
                 total = self.counters.update((metric, iface), raw)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tailsight.cli import CliError
 from tailsight.config import Settings, load_settings
-from tailsight.storage.migrations import migrate
-from tailsight.storage.store import Store, StoreError, open_store
+
+if TYPE_CHECKING:
+    from tailsight.storage.store import Store
 
 
 def add_config_flag(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +65,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
 @contextmanager
 def opened_store(settings: Settings, *, api_url: str | None = None) -> Iterator[Store]:
     """The store, opened and migrated, closed at the end; errors become one-line CLI errors."""
+    # Imported here: the store's driver is not loaded by commands that never open it.
+    from tailsight.storage.migrations import migrate
+    from tailsight.storage.store import StoreError, open_store
+
     try:
         store = open_store(
             settings.store_url, settings.database, cluster=settings.cluster, api_url=api_url

@@ -24,11 +24,16 @@ from typing import Any, Protocol
 from starlette.routing import BaseRoute
 
 from tailsight.pipeline.batch import TableBatch
+from tailsight.pipeline.native_traces import render_traces
 from tailsight.pipeline.nested_values import has_nested_values
 from tailsight.pipeline.selfmetrics import IngestMetrics
 from tailsight.pipeline.signals import SIGNAL_BY_CODE
 from tailsight.pipeline.spool import Spool, iter_segment
-from tailsight.storage.otlp_protobuf import insert_traces_protobuf, write_length_delimited
+from tailsight.storage.otlp_protobuf import (
+    insert_traces_native,
+    insert_traces_protobuf,
+    write_length_delimited,
+)
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +201,17 @@ class SpoolWriter:
         self.store.insert_columns(batch.table, batch.columns, list(batch.names), settings=settings)
 
     def _insert_traces(self, path: Path, payloads: list[bytes], settings: dict[str, Any]) -> None:
+        block = render_traces(payloads)
+        if block is not None:
+            # Rendered by the compiled encoder: the store only reads the columns.
+            if block.rows:
+                native = path.with_suffix(".traces.native")
+                native.write_bytes(block.data)
+                try:
+                    insert_traces_native(self.store, native, settings)  # type: ignore[arg-type]
+                finally:
+                    native.unlink(missing_ok=True)
+            return
         pb = path.with_suffix(".traces.pb")
         write_length_delimited(pb, payloads)
         try:

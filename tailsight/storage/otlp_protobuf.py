@@ -171,6 +171,19 @@ _SQL = _insert_sql(_value)
 _SCALAR_SQL = _insert_sql(_scalar_only)
 
 
+_NATIVE_SQL = (
+    f"INSERT INTO otel_traces ({TRACE_COLUMNS}) SELECT * FROM file({{path:String}}, 'Native')"
+)
+
+
+def insert_traces_native(store: Store, path: Path, settings: dict[str, Any]) -> None:
+    """Insert the rows of a Native block in ``path`` (:mod:`tailsight.pipeline.native_traces`).
+
+    The block holds the columns of ``TRACE_COLUMNS`` in that order, already rendered.
+    """
+    store.command(_NATIVE_SQL, {"path": str(path)}, settings=settings)
+
+
 def _varint(n: int) -> bytes:
     out = bytearray()
     while True:

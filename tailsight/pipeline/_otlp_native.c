@@ -1,0 +1,817 @@
+/* OTLP ExportTraceServiceRequest payloads -> one ClickHouse Native block of otel_traces rows.
+ *
+ * Renders every column exactly as tailsight/storage/otlp_protobuf.py does in SQL (which
+ * follows the OpenTelemetry Collector's ClickHouse exporter), so the store only reads
+ * Native and writes. Walks the protobuf wire format directly: no allocations per span,
+ * every length and varint bounds-checked. Malformed data raises ValueError; what this
+ * encoder does not render (array/map attribute values, groups, repeated singular fields,
+ * known fields with another wire type) returns None so the caller takes the SQL path.
+ *
+ * Native layout (format 'Native', no block info): varint columns, varint rows, then per
+ * column: name, type (varint-length strings) and the column's data. String = varint length
+ * + bytes per row; UInt64/DateTime64(9) = 8 bytes little-endian; Array(T) = cumulative
+ * UInt64 offsets for every row, then T's data; Map(K, V) = Array(Tuple(K, V)) = offsets,
+ * then all keys, then all values.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { OK = 0, E_MALFORMED = 1, E_UNSUPPORTED = 2, E_NOMEM = 3 };
+
+/* ---- growable byte buffers ---------------------------------------------------------- */
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} Buf;
+
+static int buf_grow(Buf *b, size_t n) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->len < n) {
+        if (cap > SIZE_MAX / 2) return E_NOMEM;
+        cap *= 2;
+    }
+    char *p = realloc(b->p, cap);
+    if (!p) return E_NOMEM;
+    b->p = p;
+    b->cap = cap;
+    return OK;
+}
+
+#define RESERVE(b, n) \
+    do { \
+        if ((b)->cap - (b)->len < (size_t)(n) && buf_grow((b), (n))) return E_NOMEM; \
+    } while (0)
+
+static int put(Buf *b, const void *s, size_t n) {
+    RESERVE(b, n);
+    if (n) memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return OK;
+}
+
+static inline void raw_varint(Buf *b, uint64_t v) {
+    while (v >= 0x80) {
+        b->p[b->len++] = (char)(v | 0x80);
+        v >>= 7;
+    }
+    b->p[b->len++] = (char)v;
+}
+
+static int put_varint(Buf *b, uint64_t v) {
+    RESERVE(b, 10);
+    raw_varint(b, v);
+    return OK;
+}
+
+static int put_u64(Buf *b, uint64_t v) {
+    RESERVE(b, 8);
+    for (int i = 0; i < 8; i++) b->p[b->len++] = (char)(v >> (8 * i));
+    return OK;
+}
+
+static int put_str(Buf *b, const void *s, size_t n) {
+    RESERVE(b, n + 10);
+    raw_varint(b, n);
+    if (n) memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return OK;
+}
+
+#define TRY(x) \
+    do { \
+        int rc_ = (x); \
+        if (rc_) return rc_; \
+    } while (0)
+
+/* ---- protobuf wire reading ----------------------------------------------------------- */
+
+typedef struct {
+    const uint8_t *p, *end;
+} Rd;
+
+typedef struct {
+    uint32_t num, wt;
+    uint64_t v;          /* varint / fixed64 / fixed32 value */
+    const uint8_t *s;    /* LEN payload */
+    size_t n;
+} Field;
+
+static int rd_varint(Rd *r, uint64_t *out) {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 70; shift += 7) {
+        if (r->p >= r->end) return E_MALFORMED;
+        uint8_t c = *r->p++;
+        if (shift == 63 && c > 1) return E_MALFORMED;
+        v |= (uint64_t)(c & 0x7F) << shift;
+        if (!(c & 0x80)) {
+            *out = v;
+            return OK;
+        }
+    }
+    return E_MALFORMED;
+}
+
+/* The next field of the message in r; 1 at its end, an error code above 1. */
+static int rd_field(Rd *r, Field *f) {
+    if (r->p >= r->end) return -1;
+    uint64_t tag;
+    TRY(rd_varint(r, &tag));
+    if (tag >> 32 || (tag >> 3) == 0) return E_MALFORMED;
+    f->num = (uint32_t)(tag >> 3);
+    f->wt = (uint32_t)(tag & 7);
+    switch (f->wt) {
+    case 0:
+        return rd_varint(r, &f->v);
+    case 1:
+        if (r->end - r->p < 8) return E_MALFORMED;
+        f->v = 0;
+        for (int i = 0; i < 8; i++) f->v |= (uint64_t)r->p[i] << (8 * i);
+        r->p += 8;
+        return OK;
+    case 2: {
+        uint64_t n;
+        TRY(rd_varint(r, &n));
+        if (n > (uint64_t)(r->end - r->p)) return E_MALFORMED;
+        f->s = r->p;
+        f->n = (size_t)n;
+        r->p += n;
+        return OK;
+    }
+    case 5:
+        if (r->end - r->p < 4) return E_MALFORMED;
+        f->v = (uint64_t)r->p[0] | (uint64_t)r->p[1] << 8 | (uint64_t)r->p[2] << 16 |
+               (uint64_t)r->p[3] << 24;
+        r->p += 4;
+        return OK;
+    case 3:
+    case 4:
+        return E_UNSUPPORTED; /* groups: left to the store's parser */
+    default:
+        return E_MALFORMED;
+    }
+}
+
+/* Iterate the fields of a message: `FOR_FIELDS(r, f, rc) { ... }` then check rc. */
+#define FOR_FIELDS(r, f, rc) for (; ((rc) = rd_field((r), &(f))) == OK;)
+#define END_FIELDS(rc) \
+    do { \
+        if ((rc) != -1) return (rc); \
+    } while (0)
+
+/* A known singular field: its wire type as declared and seen once, else not ours. */
+static inline int expect(const Field *f, uint32_t wt, uint32_t *seen) {
+    uint32_t bit = 1u << (f->num & 31);
+    if (f->wt != wt || (*seen & bit)) return E_UNSUPPORTED;
+    *seen |= bit;
+    return OK;
+}
+
+static inline Rd sub(const Field *f) {
+    Rd r = {f->s, f->s + f->n};
+    return r;
+}
+
+/* ---- value rendering ----------------------------------------------------------------- */
+
+static const char HEX[] = "0123456789abcdef";
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Lower-case hex of an id; an empty or all-zero id is ''. */
+static int put_hex_id(Buf *b, const uint8_t *s, size_t n) {
+    size_t i = 0;
+    while (i < n && s[i] == 0) i++;
+    if (i == n) return put_varint(b, 0);
+    RESERVE(b, 2 * n + 10);
+    raw_varint(b, 2 * (uint64_t)n);
+    for (i = 0; i < n; i++) {
+        b->p[b->len++] = HEX[s[i] >> 4];
+        b->p[b->len++] = HEX[s[i] & 15];
+    }
+    return OK;
+}
+
+static int put_base64(Buf *b, const uint8_t *s, size_t n) {
+    size_t out = (n + 2) / 3 * 4;
+    RESERVE(b, out + 10);
+    raw_varint(b, out);
+    char *d = b->p + b->len;
+    size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+        *d++ = B64[v >> 18];
+        *d++ = B64[(v >> 12) & 63];
+        *d++ = B64[(v >> 6) & 63];
+        *d++ = B64[v & 63];
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)s[i] << 16;
+        *d++ = B64[v >> 18];
+        *d++ = B64[(v >> 12) & 63];
+        *d++ = '=';
+        *d++ = '=';
+    } else if (n - i == 2) {
+        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8;
+        *d++ = B64[v >> 18];
+        *d++ = B64[(v >> 12) & 63];
+        *d++ = B64[(v >> 6) & 63];
+        *d++ = '=';
+    }
+    b->len += out;
+    return OK;
+}
+
+static size_t fmt_int(char *out, int64_t x) {
+    char tmp[24];
+    size_t n = 0, k = 0;
+    uint64_t u = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (x < 0) out[k++] = '-';
+    while (n) out[k++] = tmp[--n];
+    return k;
+}
+
+/* Shortest digits that read back as x: "%.*e" is correctly rounded, and a precision
+ * that round-trips makes every longer one round-trip too, so search the precision. */
+static int shortest(double x, char *digits, int *exp10) {
+    char s[40];
+    int lo = 1, hi = 17, best = 17;
+    while (lo <= hi) {
+        int p = lo <= 3 ? lo : (lo + hi) / 2; /* short numbers are the common case */
+        snprintf(s, sizeof s, "%.*e", p - 1, x);
+        if (strtod(s, NULL) == x) {
+            best = p;
+            hi = p - 1;
+        } else {
+            lo = p + 1;
+        }
+    }
+    snprintf(s, sizeof s, "%.*e", best - 1, x);
+    int k = 0;
+    const char *c = s;
+    for (; *c && *c != 'e'; c++)
+        if (*c >= '0' && *c <= '9') digits[k++] = *c;
+    *exp10 = atoi(c + 1);
+    while (k > 1 && digits[k - 1] == '0') k--;
+    return k;
+}
+
+/* A double as the SQL path prints it: JavaScript's Number::toString layout, with "-0",
+ * and Go's JSON error text for NaN and infinities (what the exporter stores). */
+static size_t fmt_double(char *out, double x) {
+    if (isnan(x)) return (size_t)sprintf(out, "json: unsupported value: NaN");
+    if (isinf(x)) return (size_t)sprintf(out, "json: unsupported value: %cInf", x > 0 ? '+' : '-');
+    size_t o = 0;
+    if (signbit(x)) {
+        out[o++] = '-';
+        x = -x;
+    }
+    if (x == 0) {
+        out[o++] = '0';
+        return o;
+    }
+    char d[20];
+    int e;
+    int k = shortest(x, d, &e);
+    int n = e + 1; /* x = 0.d1d2…dk × 10^n */
+    if (k <= n && n <= 21) {
+        memcpy(out + o, d, (size_t)k);
+        o += (size_t)k;
+        for (int i = k; i < n; i++) out[o++] = '0';
+    } else if (0 < n && n <= 21) {
+        memcpy(out + o, d, (size_t)n);
+        o += (size_t)n;
+        out[o++] = '.';
+        memcpy(out + o, d + n, (size_t)(k - n));
+        o += (size_t)(k - n);
+    } else if (-6 < n && n <= 0) {
+        out[o++] = '0';
+        out[o++] = '.';
+        for (int i = 0; i < -n; i++) out[o++] = '0';
+        memcpy(out + o, d, (size_t)k);
+        o += (size_t)k;
+    } else {
+        out[o++] = d[0];
+        if (k > 1) {
+            out[o++] = '.';
+            memcpy(out + o, d + 1, (size_t)(k - 1));
+            o += (size_t)(k - 1);
+        }
+        o += (size_t)sprintf(out + o, "e%c%d", n - 1 < 0 ? '-' : '+', abs(n - 1));
+    }
+    return o;
+}
+
+/* Rendered doubles, remembered: the same values recur span after span. */
+#define DCACHE 256
+typedef struct {
+    uint64_t bits;
+    uint8_t len, used;
+    char s[38];
+} DEntry;
+
+typedef struct {
+    DEntry dcache[DCACHE];
+} Ctx;
+
+static int put_double(Ctx *ctx, Buf *b, uint64_t bits) {
+    DEntry *e = &ctx->dcache[(bits ^ bits >> 29 ^ bits >> 47) & (DCACHE - 1)];
+    if (!e->used || e->bits != bits) {
+        double x;
+        memcpy(&x, &bits, 8);
+        e->len = (uint8_t)fmt_double(e->s, x);
+        e->bits = bits;
+        e->used = 1;
+    }
+    return put_str(b, e->s, e->len);
+}
+
+/* An AnyValue (a LEN payload) as a String into b. */
+static int put_any(Ctx *ctx, Buf *b, const Field *value) {
+    Rd r = sub(value);
+    Field f, v = {0};
+    int rc, kinds = 0;
+    FOR_FIELDS(&r, f, rc) {
+        if (f.num >= 1 && f.num <= 7) {
+            kinds++;
+            v = f;
+        }
+    }
+    END_FIELDS(rc);
+    if (kinds == 0) return put_varint(b, 0);
+    if (kinds > 1) return E_UNSUPPORTED;
+    char tmp[40];
+    switch (v.num) {
+    case 1:
+        if (v.wt != 2) return E_UNSUPPORTED;
+        return put_str(b, v.s, v.n);
+    case 2:
+        if (v.wt != 0) return E_UNSUPPORTED;
+        return v.v ? put_str(b, "true", 4) : put_str(b, "false", 5);
+    case 3:
+        if (v.wt != 0) return E_UNSUPPORTED;
+        return put_str(b, tmp, fmt_int(tmp, (int64_t)v.v));
+    case 4:
+        if (v.wt != 1) return E_UNSUPPORTED;
+        return put_double(ctx, b, v.v);
+    case 7:
+        if (v.wt != 2) return E_UNSUPPORTED;
+        return put_base64(b, v.s, v.n);
+    default:
+        return E_UNSUPPORTED; /* arrays and maps: the SQL path renders their JSON */
+    }
+}
+
+/* A KeyValue: its key into keys, its rendered value into vals. */
+static int put_kv(Ctx *ctx, Buf *keys, Buf *vals, const Field *kv) {
+    Rd r = sub(kv);
+    Field f, key = {0}, value = {0};
+    uint32_t seen = 0;
+    int rc;
+    FOR_FIELDS(&r, f, rc) {
+        if (f.num == 1) {
+            TRY(expect(&f, 2, &seen));
+            key = f;
+        } else if (f.num == 2) {
+            TRY(expect(&f, 2, &seen));
+            value = f;
+        }
+    }
+    END_FIELDS(rc);
+    TRY(put_str(keys, key.s, key.n));
+    if (!(seen & 4)) return put_varint(vals, 0);
+    return put_any(ctx, vals, &value);
+}
+
+/* ---- the columns ---------------------------------------------------------------------- */
+
+typedef struct {
+    Buf ts, trace, span, parent, tstate, name, kind, svc, ra_off, ra_k, ra_v, sname, sver, sa_off,
+        sa_k, sa_v, dur, scode, smsg, ev_off, ev_ts, ev_name, ev_aoff, ev_k, ev_v, ln_off, ln_trace,
+        ln_span, ln_state, ln_aoff, ln_k, ln_v;
+} Cols;
+
+#define NBUFS (sizeof(Cols) / sizeof(Buf))
+
+typedef struct {
+    Cols c;
+    uint64_t rows, ra_n, sa_n, ev_n, ev_an, ln_n, ln_an; /* running offsets */
+} Block;
+
+/* A resource's rendered attributes, copied into every span row under it. */
+typedef struct {
+    Buf k, v, svc;
+    uint64_t n;
+} Resource;
+
+static const char *KINDS[] = {"Unspecified", "Internal", "Server", "Client", "Producer", "Consumer"};
+static const char *CODES[] = {"Unset", "Ok", "Error"};
+
+static int put_name(Buf *b, int64_t i, const char **names, int64_t count) {
+    if (i < 0 || i >= count) return put_varint(b, 0);
+    return put_str(b, names[i], strlen(names[i]));
+}
+
+static int put_event(Ctx *ctx, Block *blk, const Field *ev) {
+    Rd r = sub(ev);
+    Field f, name = {0};
+    uint64_t t = 0;
+    uint32_t seen = 0;
+    int rc;
+    FOR_FIELDS(&r, f, rc) {
+        if (f.num == 1) {
+            TRY(expect(&f, 1, &seen));
+            t = f.v;
+        } else if (f.num == 2) {
+            TRY(expect(&f, 2, &seen));
+            name = f;
+        } else if (f.num == 3) {
+            if (f.wt != 2) return E_UNSUPPORTED;
+            TRY(put_kv(ctx, &blk->c.ev_k, &blk->c.ev_v, &f));
+            blk->ev_an++;
+        }
+    }
+    END_FIELDS(rc);
+    TRY(put_u64(&blk->c.ev_ts, t));
+    TRY(put_str(&blk->c.ev_name, name.s, name.n));
+    blk->ev_n++;
+    return put_u64(&blk->c.ev_aoff, blk->ev_an);
+}
+
+static int put_link(Ctx *ctx, Block *blk, const Field *ln) {
+    Rd r = sub(ln);
+    Field f, trace = {0}, span = {0}, state = {0};
+    uint32_t seen = 0;
+    int rc;
+    FOR_FIELDS(&r, f, rc) {
+        if (f.num == 1) {
+            TRY(expect(&f, 2, &seen));
+            trace = f;
+        } else if (f.num == 2) {
+            TRY(expect(&f, 2, &seen));
+            span = f;
+        } else if (f.num == 3) {
+            TRY(expect(&f, 2, &seen));
+            state = f;
+        } else if (f.num == 4) {
+            if (f.wt != 2) return E_UNSUPPORTED;
+            TRY(put_kv(ctx, &blk->c.ln_k, &blk->c.ln_v, &f));
+            blk->ln_an++;
+        }
+    }
+    END_FIELDS(rc);
+    TRY(put_hex_id(&blk->c.ln_trace, trace.s, trace.n));
+    TRY(put_hex_id(&blk->c.ln_span, span.s, span.n));
+    TRY(put_str(&blk->c.ln_state, state.s, state.n));
+    blk->ln_n++;
+    return put_u64(&blk->c.ln_aoff, blk->ln_an);
+}
+
+static int put_status(Field *st, Field *msg, int64_t *code) {
+    Rd r = sub(st);
+    Field f;
+    uint32_t seen = 0;
+    int rc;
+    FOR_FIELDS(&r, f, rc) {
+        if (f.num == 2) {
+            TRY(expect(&f, 2, &seen));
+            *msg = f;
+        } else if (f.num == 3) {
+            TRY(expect(&f, 0, &seen));
+            *code = (int32_t)(uint32_t)f.v;
+        }
+    }
+    END_FIELDS(rc);
+    return OK;
+}
+
+/* One span: its attributes, events and links go straight into their columns, undone
+ * when the span turns out to have no trace or span id (the SQL path skips it). */
+static int put_span(Ctx *ctx, Block *blk, const Resource *res, const Field *scope_name,
+                    const Field *scope_version, const Field *sp) {
+    size_t lens[NBUFS];
+    Buf *bufs = (Buf *)&blk->c;
+    for (size_t i = 0; i < NBUFS; i++) lens[i] = bufs[i].len;
+    uint64_t sa_n = blk->sa_n, ev_n = blk->ev_n, ev_an = blk->ev_an, ln_n = blk->ln_n,
+             ln_an = blk->ln_an;
+
+    Rd r = sub(sp);
+    Field f, trace = {0}, span = {0}, parent = {0}, tstate = {0}, name = {0}, msg = {0};
+    uint64_t start = 0, end = 0;
+    int64_t kind = 0, code = 0;
+    uint32_t seen = 0;
+    int rc;
+    FOR_FIELDS(&r, f, rc) {
+        switch (f.num) {
+        case 1: TRY(expect(&f, 2, &seen)); trace = f; break;
+        case 2: TRY(expect(&f, 2, &seen)); span = f; break;
+        case 3: TRY(expect(&f, 2, &seen)); tstate = f; break;
+        case 4: TRY(expect(&f, 2, &seen)); parent = f; break;
+        case 5: TRY(expect(&f, 2, &seen)); name = f; break;
+        case 6: TRY(expect(&f, 0, &seen)); kind = (int32_t)(uint32_t)f.v; break;
+        case 7: TRY(expect(&f, 1, &seen)); start = f.v; break;
+        case 8: TRY(expect(&f, 1, &seen)); end = f.v; break;
+        case 9:
+            if (f.wt != 2) return E_UNSUPPORTED;
+            TRY(put_kv(ctx, &blk->c.sa_k, &blk->c.sa_v, &f));
+            blk->sa_n++;
+            break;
+        case 11:
+            if (f.wt != 2) return E_UNSUPPORTED;
+            TRY(put_event(ctx, blk, &f));
+            break;
+        case 13:
+            if (f.wt != 2) return E_UNSUPPORTED;
+            TRY(put_link(ctx, blk, &f));
+            break;
+        case 15:
+            TRY(expect(&f, 2, &seen));
+            TRY(put_status(&f, &msg, &code));
+            break;
+        default:
+            break; /* fields the exporter does not store */
+        }
+    }
+    END_FIELDS(rc);
+    if (trace.n == 0 || span.n == 0) {
+        for (size_t i = 0; i < NBUFS; i++) bufs[i].len = lens[i];
+        blk->sa_n = sa_n, blk->ev_n = ev_n, blk->ev_an = ev_an, blk->ln_n = ln_n;
+        blk->ln_an = ln_an;
+        return OK;
+    }
+    Cols *c = &blk->c;
+    TRY(put_u64(&c->ts, start));
+    TRY(put_hex_id(&c->trace, trace.s, trace.n));
+    TRY(put_hex_id(&c->span, span.s, span.n));
+    TRY(put_hex_id(&c->parent, parent.s, parent.n));
+    TRY(put_str(&c->tstate, tstate.s, tstate.n));
+    TRY(put_str(&c->name, name.s, name.n));
+    TRY(put_name(&c->kind, kind, KINDS, 6));
+    TRY(put(&c->svc, res->svc.p, res->svc.len));
+    blk->ra_n += res->n;
+    TRY(put_u64(&c->ra_off, blk->ra_n));
+    TRY(put(&c->ra_k, res->k.p, res->k.len));
+    TRY(put(&c->ra_v, res->v.p, res->v.len));
+    TRY(put_str(&c->sname, scope_name->s, scope_name->n));
+    TRY(put_str(&c->sver, scope_version->s, scope_version->n));
+    TRY(put_u64(&c->sa_off, blk->sa_n));
+    TRY(put_u64(&c->dur, end - start)); /* UInt64 wraps when end < start, as in SQL */
+    TRY(put_name(&c->scode, code, CODES, 3));
+    TRY(put_str(&c->smsg, msg.s, msg.n));
+    TRY(put_u64(&c->ev_off, blk->ev_n));
+    TRY(put_u64(&c->ln_off, blk->ln_n));
+    blk->rows++;
+    return OK;
+}
+
+static int put_scope_spans(Ctx *ctx, Block *blk, const Resource *res, const Field *ss) {
+    Rd r = sub(ss);
+    Field f, scope = {0}, name = {0}, version = {0};
+    uint32_t seen = 0;
+    int rc;
+    FOR_FIELDS(&r, f, rc) {
+        if (f.num == 1) {
+            TRY(expect(&f, 2, &seen));
+            scope = f;
+        } else if (f.num == 2 && f.wt != 2) {
+            return E_UNSUPPORTED;
+        }
+    }
+    END_FIELDS(rc);
+    if (seen) {
+        Rd sr = sub(&scope);
+        uint32_t sseen = 0;
+        FOR_FIELDS(&sr, f, rc) {
+            if (f.num == 1) {
+                TRY(expect(&f, 2, &sseen));
+                name = f;
+            } else if (f.num == 2) {
+                TRY(expect(&f, 2, &sseen));
+                version = f;
+            }
+        }
+        END_FIELDS(rc);
+    }
+    r = sub(ss);
+    FOR_FIELDS(&r, f, rc) {
+        if (f.num == 2) TRY(put_span(ctx, blk, res, &name, &version, &f));
+    }
+    END_FIELDS(rc);
+    return OK;
+}
+
+static int put_resource(Ctx *ctx, Resource *res, const Field *rf) {
+    Rd r = sub(rf);
+    Field f;
+    int rc;
+    int found_service = 0;
+    FOR_FIELDS(&r, f, rc) {
+        if (f.num != 1) continue;
+        if (f.wt != 2) return E_UNSUPPORTED;
+        size_t k0 = res->k.len, v0 = res->v.len;
+        TRY(put_kv(ctx, &res->k, &res->v, &f));
+        res->n++;
+        /* ServiceName is the map's first 'service.name' (what map['service.name'] gives) */
+        static const char SN[] = "\x0cservice.name";
+        if (!found_service && res->k.len - k0 == sizeof SN - 1 &&
+            memcmp(res->k.p + k0, SN, sizeof SN - 1) == 0) {
+            found_service = 1;
+            TRY(put(&res->svc, res->v.p + v0, res->v.len - v0));
+        }
+    }
+    END_FIELDS(rc);
+    return OK;
+}
+
+static int put_resource_spans(Ctx *ctx, Block *blk, Resource *res, const Field *rs) {
+    res->k.len = res->v.len = res->svc.len = 0;
+    res->n = 0;
+    Rd r = sub(rs);
+    Field f;
+    uint32_t seen = 0;
+    int rc;
+    FOR_FIELDS(&r, f, rc) {
+        if (f.num == 1) {
+            TRY(expect(&f, 2, &seen));
+            TRY(put_resource(ctx, res, &f));
+        } else if (f.num == 2 && f.wt != 2) {
+            return E_UNSUPPORTED;
+        }
+    }
+    END_FIELDS(rc);
+    if (res->svc.len == 0) TRY(put_varint(&res->svc, 0));
+    r = sub(rs);
+    FOR_FIELDS(&r, f, rc) {
+        if (f.num == 2) TRY(put_scope_spans(ctx, blk, res, &f));
+    }
+    END_FIELDS(rc);
+    return OK;
+}
+
+static int put_request(Ctx *ctx, Block *blk, Resource *res, const uint8_t *p, size_t n) {
+    Rd r = {p, p + n};
+    Field f;
+    int rc;
+    FOR_FIELDS(&r, f, rc) {
+        if (f.num != 1) continue;
+        if (f.wt != 2) return E_UNSUPPORTED;
+        TRY(put_resource_spans(ctx, blk, res, &f));
+    }
+    END_FIELDS(rc);
+    return OK;
+}
+
+/* ---- the block ------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *name, *type;
+    int bufs[4]; /* indexes into Cols, -1 ends */
+} Column;
+
+#define IX(field) ((int)(offsetof(Cols, field) / sizeof(Buf)))
+#define MAP "Map(String, String)"
+
+static const Column COLUMNS[] = {
+    {"Timestamp", "DateTime64(9)", {IX(ts), -1, -1, -1}},
+    {"TraceId", "String", {IX(trace), -1, -1, -1}},
+    {"SpanId", "String", {IX(span), -1, -1, -1}},
+    {"ParentSpanId", "String", {IX(parent), -1, -1, -1}},
+    {"TraceState", "String", {IX(tstate), -1, -1, -1}},
+    {"SpanName", "String", {IX(name), -1, -1, -1}},
+    {"SpanKind", "String", {IX(kind), -1, -1, -1}},
+    {"ServiceName", "String", {IX(svc), -1, -1, -1}},
+    {"ResourceAttributes", MAP, {IX(ra_off), IX(ra_k), IX(ra_v), -1}},
+    {"ScopeName", "String", {IX(sname), -1, -1, -1}},
+    {"ScopeVersion", "String", {IX(sver), -1, -1, -1}},
+    {"SpanAttributes", MAP, {IX(sa_off), IX(sa_k), IX(sa_v), -1}},
+    {"Duration", "UInt64", {IX(dur), -1, -1, -1}},
+    {"StatusCode", "String", {IX(scode), -1, -1, -1}},
+    {"StatusMessage", "String", {IX(smsg), -1, -1, -1}},
+    {"Events.Timestamp", "Array(DateTime64(9))", {IX(ev_off), IX(ev_ts), -1, -1}},
+    {"Events.Name", "Array(String)", {IX(ev_off), IX(ev_name), -1, -1}},
+    {"Events.Attributes", "Array(" MAP ")", {IX(ev_off), IX(ev_aoff), IX(ev_k), IX(ev_v)}},
+    {"Links.TraceId", "Array(String)", {IX(ln_off), IX(ln_trace), -1, -1}},
+    {"Links.SpanId", "Array(String)", {IX(ln_off), IX(ln_span), -1, -1}},
+    {"Links.TraceState", "Array(String)", {IX(ln_off), IX(ln_state), -1, -1}},
+    {"Links.Attributes", "Array(" MAP ")", {IX(ln_off), IX(ln_aoff), IX(ln_k), IX(ln_v)}},
+};
+#define NCOLUMNS (sizeof COLUMNS / sizeof COLUMNS[0])
+
+/* The block's header and columns, written to out (NULL: only counted); its size. */
+static size_t assemble(Block *blk, char *out) {
+    Buf *bufs = (Buf *)&blk->c;
+    char head[64];
+    Buf h = {head, 0, sizeof head};
+    size_t n = 0;
+#define EMIT(src, len) \
+    do { \
+        if (out) memcpy(out + n, (src), (len)); \
+        n += (len); \
+    } while (0)
+    raw_varint(&h, NCOLUMNS);
+    raw_varint(&h, blk->rows);
+    EMIT(head, h.len);
+    for (size_t i = 0; i < NCOLUMNS; i++) {
+        const Column *col = &COLUMNS[i];
+        const char *names[2] = {col->name, col->type};
+        for (int j = 0; j < 2; j++) {
+            h.len = 0;
+            raw_varint(&h, strlen(names[j]));
+            EMIT(head, h.len);
+            EMIT(names[j], strlen(names[j]));
+        }
+        for (int j = 0; j < 4 && col->bufs[j] >= 0; j++)
+            if (bufs[col->bufs[j]].len) EMIT(bufs[col->bufs[j]].p, bufs[col->bufs[j]].len);
+    }
+#undef EMIT
+    return n;
+}
+
+static void free_all(Block *blk, Resource *res) {
+    Buf *bufs = (Buf *)&blk->c;
+    for (size_t i = 0; i < NBUFS; i++) free(bufs[i].p);
+    free(res->k.p);
+    free(res->v.p);
+    free(res->svc.p);
+}
+
+PyDoc_STRVAR(traces_to_native_doc,
+             "traces_to_native(payloads, /)\n--\n\n"
+             "Render serialized ExportTraceServiceRequest messages as one ClickHouse Native block\n"
+             "of otel_traces rows: (block bytes, rows). None when a request holds what only the\n"
+             "SQL path renders (array or map attribute values, groups, repeated singular fields);\n"
+             "ValueError when a request is not valid protobuf.");
+
+static PyObject *traces_to_native(PyObject *self, PyObject *arg) {
+    (void)self;
+    PyObject *seq = PySequence_Fast(arg, "payloads must be a sequence of bytes");
+    if (!seq) return NULL;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Py_buffer *views = PyMem_Calloc((size_t)count + 1, sizeof(Py_buffer));
+    Ctx *ctx = PyMem_Calloc(1, sizeof(Ctx));
+    Py_ssize_t held = 0;
+    PyObject *result = NULL;
+    if (!views || !ctx) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; held < count; held++)
+        if (PyObject_GetBuffer(items[held], &views[held], PyBUF_SIMPLE) < 0) goto done;
+
+    Block blk;
+    Resource res;
+    memset(&blk, 0, sizeof blk);
+    memset(&res, 0, sizeof res);
+    int rc = OK;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < count && rc == OK; i++)
+        rc = put_request(ctx, &blk, &res, views[i].buf, (size_t)views[i].len);
+    Py_END_ALLOW_THREADS
+    if (rc == OK) {
+        size_t size = assemble(&blk, NULL);
+        PyObject *bytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
+        if (bytes) {
+            Py_BEGIN_ALLOW_THREADS
+            assemble(&blk, PyBytes_AS_STRING(bytes));
+            Py_END_ALLOW_THREADS
+            result = Py_BuildValue("(NK)", bytes, (unsigned long long)blk.rows);
+        }
+    } else if (rc == E_UNSUPPORTED) {
+        result = Py_NewRef(Py_None);
+    } else if (rc == E_NOMEM) {
+        PyErr_NoMemory();
+    } else {
+        PyErr_SetString(PyExc_ValueError, "trace request is not valid OTLP protobuf");
+    }
+    free_all(&blk, &res);
+done:
+    for (Py_ssize_t i = 0; i < held; i++) PyBuffer_Release(&views[i]);
+    PyMem_Free(views);
+    PyMem_Free(ctx);
+    Py_DECREF(seq);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"traces_to_native", traces_to_native, METH_O, traces_to_native_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_otlp_native",
+    "OTLP trace requests rendered as ClickHouse Native blocks of otel_traces rows.", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__otlp_native(void) { return PyModule_Create(&module); }

@@ -1,0 +1,3 @@
+from collections.abc import Sequence
+
+def traces_to_native(payloads: Sequence[bytes], /) -> tuple[bytes, int] | None: ...

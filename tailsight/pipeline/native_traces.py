@@ -3,7 +3,7 @@
 ``_otlp_native.c`` walks the protobuf wire format of the spooled requests and writes the
 ``otel_traces`` columns exactly as the store's SQL path renders them
 (:mod:`tailsight.storage.otlp_protobuf`), so the store only reads Native and writes:
-the rendering that cost the engine ~12 µs per span costs the encoder well under one.
+the rendering that cost the engine ~12 µs per span costs the encoder about one.
 Requests it does not render (array or map attribute values, unusual encodings) and a
 missing build (no C compiler where tailsight was installed) take the SQL path.
 """
@@ -11,39 +11,34 @@ missing build (no C compiler where tailsight was installed) take the SQL path.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-_Encode = Callable[[Sequence[bytes]], "tuple[bytes, int] | None"]
-_encode: _Encode | None
 try:
-    from tailsight.pipeline._otlp_native import traces_to_native as _encode
+    from tailsight.pipeline import _otlp_native
 except ImportError as exc:  # a build without the extension still works, more slowly
-    _encode = None
+    _native = None
     _missing: str | None = str(exc)
 else:
+    _native = _otlp_native
     _missing = None
-
-
-@dataclass(frozen=True)
-class NativeBlock:
-    """The ``otel_traces`` rows of some trace requests, as one block in ClickHouse's Native format."""
-
-    data: bytes
-    rows: int
 
 
 def available() -> bool:
     """Whether the compiled encoder is installed."""
-    return _encode is not None
+    return _native is not None
 
 
-def render_traces(payloads: Sequence[bytes]) -> NativeBlock | None:
-    """The rows of serialized ``ExportTraceServiceRequest`` messages; None: the SQL path renders them."""
+def write_native_traces(payloads: Sequence[bytes], path: Path) -> int | None:
+    """Write the rows of serialized ``ExportTraceServiceRequest`` messages to ``path``.
+
+    Returns the number of rows, or None (nothing written that counts) when the SQL path
+    must render these requests.
+    """
     global _missing
-    if _encode is None:
+    if _native is None:
         if _missing is not None:
             log.debug(
                 "compiled trace encoder not installed (%s): spans take the SQL path", _missing
@@ -51,7 +46,6 @@ def render_traces(payloads: Sequence[bytes]) -> NativeBlock | None:
             _missing = None
         return None
     try:
-        out = _encode(payloads)
+        return _native.write_traces_native(payloads, path)
     except ValueError:  # not valid protobuf: the store's parser reports it as it always did
         return None
-    return None if out is None else NativeBlock(*out)

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from starlette.routing import BaseRoute
 
 from tailsight.pipeline.batch import TableBatch
-from tailsight.pipeline.native_traces import render_traces
+from tailsight.pipeline.native_traces import write_native_traces
 from tailsight.pipeline.nested_values import has_nested_values
 from tailsight.pipeline.selfmetrics import IngestMetrics
 from tailsight.pipeline.signals import SIGNAL_BY_CODE
@@ -201,17 +201,15 @@ class SpoolWriter:
         self.store.insert_columns(batch.table, batch.columns, list(batch.names), settings=settings)
 
     def _insert_traces(self, path: Path, payloads: list[bytes], settings: dict[str, Any]) -> None:
-        block = render_traces(payloads)
-        if block is not None:
-            # Rendered by the compiled encoder: the store only reads the columns.
-            if block.rows:
-                native = path.with_suffix(".traces.native")
-                native.write_bytes(block.data)
-                try:
+        native = path.with_suffix(".traces.native")
+        try:
+            rows = write_native_traces(payloads, native)
+            if rows is not None:  # rendered by the compiled encoder: the store only reads it
+                if rows:
                     insert_traces_native(self.store, native, settings)  # type: ignore[arg-type]
-                finally:
-                    native.unlink(missing_ok=True)
-            return
+                return
+        finally:
+            native.unlink(missing_ok=True)
         pb = path.with_suffix(".traces.pb")
         write_length_delimited(pb, payloads)
         try:

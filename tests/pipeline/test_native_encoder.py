@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValueList
 
-from tailsight.pipeline._otlp_native import traces_to_native
-from tailsight.pipeline.native_traces import render_traces
+from tailsight.pipeline._otlp_native import traces_to_native, write_traces_native
+from tailsight.pipeline.native_traces import write_native_traces
 from tailsight.storage import Store
 from tailsight.storage.otlp_protobuf import (
     insert_traces_native,
@@ -64,9 +64,10 @@ def native_rows(store: Store, tmp: Path, payloads: Sequence[bytes]) -> list[tupl
     out = traces_to_native(payloads)
     assert out is not None, "the encoder declined requests it should render"
     data, rows = out
+    path = tmp / "requests.native"
+    assert write_native_traces(payloads, path) == rows  # what the writer does
+    assert path.read_bytes() == data
     if rows:
-        path = tmp / "requests.native"
-        path.write_bytes(data)
         insert_traces_native(store, path, {})
     got = _rows(store)
     assert len(got) == rows
@@ -114,7 +115,7 @@ def test_edge_values_render_as_the_sql_path(store: Store, tmp_path: Path) -> Non
     assert assert_same_rows(store, tmp_path, [req.SerializeToString()]) == len(spans) - 1
 
 
-def test_array_and_map_values_are_left_to_the_sql_path() -> None:
+def test_array_and_map_values_are_left_to_the_sql_path(tmp_path: Path) -> None:
     for value in (
         AnyValue(array_value=ArrayValue(values=[AnyValue(int_value=1)])),
         AnyValue(kvlist_value=KeyValueList()),
@@ -122,7 +123,7 @@ def test_array_and_map_values_are_left_to_the_sql_path() -> None:
         req = span_request(3, resources=1)
         req.resource_spans[0].scope_spans[0].spans[2].attributes.add(key="n", value=value)
         assert traces_to_native([req.SerializeToString()]) is None
-        assert render_traces([req.SerializeToString()]) is None
+        assert write_native_traces([req.SerializeToString()], tmp_path / "x") is None
 
 
 def test_no_spans_is_an_empty_block() -> None:
@@ -255,6 +256,11 @@ def test_malformed_bodies_raise_cleanly() -> None:
             outcomes["rendered"] += 1
     assert sum(outcomes.values()) == 12_000
     assert min(outcomes.values()) > 0, outcomes  # each outcome was reached
+
+
+def test_an_unwritable_path_is_an_os_error(tmp_path: Path) -> None:
+    with pytest.raises(OSError):
+        write_traces_native([span_request(2).SerializeToString()], tmp_path / "no" / "such")
 
 
 def test_payloads_must_be_bytes() -> None:

@@ -7,7 +7,6 @@ and rendered by the engine (``insert_traces_protobuf``, the full form), once ren
 
 from __future__ import annotations
 
-import math
 import random
 import struct
 import time
@@ -29,6 +28,7 @@ from tailsight.storage.otlp_protobuf import (
     write_length_delimited,
 )
 from tests.pipeline.otlp_data import span_request
+from tests.pipeline.otlp_gen import EDGE_DOUBLES, mutants, requests
 
 _MAP = "mapKeys({0}), mapValues({0})"
 _MAPS = "arrayMap(m -> mapKeys(m), {0}), arrayMap(m -> mapValues(m), {0})"
@@ -39,12 +39,6 @@ ROWS_SQL = f"""SELECT toUnixTimestamp64Nano(Timestamp), TraceId, SpanId, ParentS
     {_MAPS.format("`Events.Attributes`")}, `Links.TraceId`, `Links.SpanId`, `Links.TraceState`,
     {_MAPS.format("`Links.Attributes`")}
 FROM otel_traces"""
-
-EDGE_DOUBLES = [
-    0.0, -0.0, 1e21, 1e-7, 1e-6, 5e-324, 1.7976931348623157e308, 2.2250738585072014e-308,
-    math.nan, math.inf, -math.inf, 123.456, 0.1, 1e20, 123456789012345678.0, 2.0**53,
-    2.0**-1022, 9007199254740993.0, 4.35, -1.25e-7, 1e23, 2.0**63,
-]  # fmt: skip
 
 
 def _rows(store: Store) -> list[tuple[object, ...]]:
@@ -115,6 +109,19 @@ def test_edge_values_render_as_the_sql_path(store: Store, tmp_path: Path) -> Non
     assert assert_same_rows(store, tmp_path, [req.SerializeToString()]) == len(spans) - 1
 
 
+def test_doubles_print_as_the_sql_path_prints_them(store: Store, tmp_path: Path) -> None:
+    # Every power of two (lopsided rounding intervals), random bit patterns, short decimals.
+    rng = random.Random(5)
+    xs = [2.0**k for k in range(-1074, 1024)]
+    xs += [struct.unpack("<d", rng.randbytes(8))[0] for _ in range(3000)]
+    xs += [float(f"{rng.randrange(1, 10**6)}e{rng.randrange(-30, 30)}") for _ in range(1000)]
+    req = span_request(1, resources=1)
+    span = req.resource_spans[0].scope_spans[0].spans[0]
+    for x in xs:
+        span.attributes.add(key="x", value=AnyValue(double_value=x))
+    assert assert_same_rows(store, tmp_path, [req.SerializeToString()]) == 1
+
+
 def test_array_and_map_values_are_left_to_the_sql_path(tmp_path: Path) -> None:
     for value in (
         AnyValue(array_value=ArrayValue(values=[AnyValue(int_value=1)])),
@@ -136,66 +143,6 @@ def test_no_spans_is_an_empty_block() -> None:
 
 # --- hypothesis: generated requests through both paths ------------------------------------
 
-_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=6)
-_ids = st.one_of(st.just(b""), st.just(b"\0" * 16), st.binary(min_size=1, max_size=17))
-_keys = st.one_of(st.sampled_from(["service.name", "k", "http.route", ""]), _text)
-_values = st.one_of(
-    _text.map(lambda s: AnyValue(string_value=s)),
-    st.booleans().map(lambda b: AnyValue(bool_value=b)),
-    st.integers(-(2**63), 2**63 - 1).map(lambda i: AnyValue(int_value=i)),
-    st.one_of(st.floats(), st.sampled_from(EDGE_DOUBLES)).map(lambda x: AnyValue(double_value=x)),
-    st.binary(max_size=7).map(lambda b: AnyValue(bytes_value=b)),
-    st.just(AnyValue()),
-    st.none(),
-)
-_attrs = st.lists(st.tuples(_keys, _values), max_size=4)
-_NOW = time.time_ns() - 3600 * 10**9  # the test store drops rows older than 30 days
-
-
-def _add(attrs: object, pairs: list[tuple[str, AnyValue | None]]) -> None:
-    for key, value in pairs:
-        kv = attrs.add(key=key)  # type: ignore[attr-defined]
-        if value is not None:
-            kv.value.CopyFrom(value)
-
-
-@st.composite
-def requests(draw: st.DrawFn) -> bytes:
-    req = ExportTraceServiceRequest()
-    for _ in range(draw(st.integers(0, 3))):
-        rs = req.resource_spans.add()
-        if draw(st.booleans()):
-            _add(rs.resource.attributes, draw(_attrs))
-        for _ in range(draw(st.integers(0, 2))):
-            ss = rs.scope_spans.add()
-            if draw(st.booleans()):
-                ss.scope.name, ss.scope.version = draw(_text), draw(_text)
-            for _ in range(draw(st.integers(0, 3))):
-                start = _NOW + draw(st.integers(0, 3 * 10**12))
-                span = ss.spans.add(
-                    trace_id=draw(_ids),
-                    span_id=draw(_ids),
-                    parent_span_id=draw(_ids),
-                    trace_state=draw(_text),
-                    name=draw(_text),
-                    kind=draw(st.integers(-2, 7)),
-                    start_time_unix_nano=start,
-                    end_time_unix_nano=start + draw(st.integers(-(10**9), 10**12)),
-                )
-                _add(span.attributes, draw(_attrs))
-                for _ in range(draw(st.integers(0, 2))):
-                    ev = span.events.add(time_unix_nano=start + draw(st.integers(0, 10**9)))
-                    ev.name = draw(_text)
-                    _add(ev.attributes, draw(_attrs))
-                for _ in range(draw(st.integers(0, 2))):
-                    ln = span.links.add(trace_id=draw(_ids), span_id=draw(_ids))
-                    ln.trace_state = draw(_text)
-                    _add(ln.attributes, draw(_attrs))
-                if draw(st.booleans()):
-                    span.status.code = draw(st.integers(-1, 4))
-                    span.status.message = draw(_text)
-    return req.SerializeToString()
-
 
 @settings(
     max_examples=25,
@@ -212,29 +159,6 @@ def test_generated_requests_render_as_the_sql_path(
 # --- fuzz: malformed and truncated bodies ---------------------------------------------------
 
 
-def _mutants(bodies: list[bytes], count: int, seed: int = 3) -> list[bytes]:
-    rng = random.Random(seed)
-    out: list[bytes] = []
-    while len(out) < count:
-        b = bytearray(rng.choice(bodies))
-        how = rng.randrange(5)
-        if how == 0:
-            b = b[: rng.randrange(len(b))]  # truncated
-        elif how == 1:
-            for _ in range(rng.randint(1, 4)):
-                b[rng.randrange(len(b))] = rng.randrange(256)  # bytes changed
-        elif how == 2:
-            i = rng.randrange(len(b))
-            b[i:i] = rng.randbytes(rng.randint(1, 12))  # bytes inserted
-        elif how == 3:
-            i = rng.randrange(len(b))
-            b[i : i + 1] = b"\xff" * rng.randint(1, 11)  # a runaway varint
-        else:
-            b = bytearray(rng.randbytes(rng.randint(0, 64)))  # noise
-        out.append(bytes(b))
-    return out
-
-
 def test_malformed_bodies_raise_cleanly() -> None:
     req = span_request(4, resources=2)
     span = req.resource_spans[0].scope_spans[0].spans[0]
@@ -242,7 +166,7 @@ def test_malformed_bodies_raise_cleanly() -> None:
     span.links.add(trace_id=b"\1" * 16, span_id=b"\2" * 8).attributes.add(key="y")
     bodies = [req.SerializeToString(), span_request(2, resources=1, seed=1).SerializeToString()]
     outcomes = {"rendered": 0, "declined": 0, "invalid": 0}
-    for body in _mutants(bodies, 12_000):
+    for body in mutants(bodies, 12_000):
         try:
             out = traces_to_native([body])
         except ValueError:

@@ -135,8 +135,17 @@ static inline int rd_varint(Rd *r, uint64_t *out) {
 }
 
 /* The next field of the message in r; 1 at its end, an error code above 1. */
-static inline int rd_field(Rd *r, Field *f) {
+#if defined(__GNUC__)
+#define HOT static inline __attribute__((always_inline)) /* the inner loop of everything */
+#else
+#define HOT static inline
+#endif
+
+HOT int rd_field(Rd *r, Field *f) {
     if (r->p >= r->end) return -1;
+    f->v = 0;
+    f->s = NULL;
+    f->n = 0;
     uint64_t tag;
     TRY(rd_varint(r, &tag));
     if (tag >> 32 || (tag >> 3) == 0) return E_MALFORMED;

@@ -6,6 +6,8 @@
  * every length and varint bounds-checked. Malformed data raises ValueError; what this
  * encoder does not render (array/map attribute values, groups, repeated singular fields,
  * known fields with another wire type) returns None so the caller takes the SQL path.
+ * count_trace_spans() lets the receiver count a plainly well-formed request's spans
+ * without parsing it in upb (see "the receiver's check" below).
  *
  * Native layout (format 'Native', no block info): varint columns, varint rows, then per
  * column: name, type (varint-length strings) and the column's data. String = varint length
@@ -134,13 +136,13 @@ static inline int rd_varint(Rd *r, uint64_t *out) {
     return E_MALFORMED;
 }
 
-/* The next field of the message in r; 1 at its end, an error code above 1. */
 #if defined(__GNUC__)
 #define HOT static inline __attribute__((always_inline)) /* the inner loop of everything */
 #else
 #define HOT static inline
 #endif
 
+/* The next field of the message in r: OK, -1 at the message's end, or an error code. */
 HOT int rd_field(Rd *r, Field *f) {
     if (r->p >= r->end) return -1;
     f->v = 0;

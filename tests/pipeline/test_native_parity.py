@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import logging
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -10,6 +13,8 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 
+import tailsight.pipeline
+from tailsight.pipeline import native_traces
 from tailsight.pipeline.nested_values import has_nested_values
 from tailsight.pipeline.selfmetrics import IngestMetrics
 from tailsight.pipeline.spool import Spool, encode_record
@@ -125,3 +130,33 @@ def test_nested_values_are_found_wherever_they_are(where: str) -> None:
 
 def test_an_unreadable_request_takes_the_full_form() -> None:
     assert has_nested_values(b"\x0a\xff")  # a length past the end
+
+
+def test_without_the_compiled_encoder_spans_take_the_sql_path(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As on a machine where tailsight was installed without a C compiler.
+    monkeypatch.setitem(sys.modules, "tailsight.pipeline._otlp_native", None)
+    monkeypatch.delattr(tailsight.pipeline, "_otlp_native")
+    importlib.reload(native_traces)
+    try:
+        assert not native_traces.available()
+        body = _request(SCALARS).SerializeToString()
+        assert native_traces.count_spans(body) is None
+        spool_dir = tmp_path / "spool"
+        spool_dir.mkdir()
+        for n in (1, 2):
+            segment = spool_dir / f"00000000000{n}-x.seg"
+            segment.write_bytes(encode_record(1, body, 29))
+        writer = SpoolWriter(Spool(spool_dir), store, IngestMetrics(), native_traces=True)
+        writer.spool.recover()
+        with caplog.at_level(logging.DEBUG, logger=native_traces.__name__):
+            for segment in writer.spool.sealed():
+                assert writer.write_segment(segment)
+        assert len(_rows(store)) == 2 * 29
+        said = [r for r in caplog.records if "not installed" in r.getMessage()]
+        assert len(said) == 1  # once, however many segments
+    finally:
+        monkeypatch.undo()
+        importlib.reload(native_traces)
+    assert native_traces.available()

@@ -123,6 +123,8 @@ class SpoolWriter:
 
     async def start(self) -> None:
         held = self.spool.recover()
+        for stale in self.spool.directory.glob("*.traces.*"):
+            stale.unlink()  # a trace insert's input left by a crash; its segment is replayed
         if held:
             log.info("spool holds %d bytes from before; replaying", held)
         self.metrics.gauge("tailsight_ingest_spool_bytes", lambda: self.spool.size)

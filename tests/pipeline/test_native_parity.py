@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import math
@@ -160,3 +161,20 @@ def test_without_the_compiled_encoder_spans_take_the_sql_path(
         monkeypatch.undo()
         importlib.reload(native_traces)
     assert native_traces.available()
+
+
+def test_trace_insert_files_left_by_a_crash_are_removed_at_start(
+    store: Store, tmp_path: Path
+) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    for name in ("000000000007-x.traces.native", "000000000007-x.traces.pb"):
+        (spool_dir / name).write_bytes(b"\0" * 100)
+    writer = SpoolWriter(Spool(spool_dir), store, IngestMetrics())
+
+    async def start_stop() -> None:
+        await writer.start()
+        await writer.stop()
+
+    asyncio.run(start_stop())
+    assert not list(spool_dir.glob("*.traces.*"))

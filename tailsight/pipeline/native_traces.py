@@ -43,6 +43,17 @@ def count_spans(body: bytes) -> tuple[int, int] | None:
     return None if _native is None else _native.count_trace_spans(body)
 
 
+def render_native_traces(payloads: Sequence[bytes]) -> tuple[bytes, int] | None:
+    """(Native block, rows) of serialized ``ExportTraceServiceRequest`` messages; None: not ours."""
+    if _native is None:
+        _say_missing()
+        return None
+    try:
+        return _native.traces_to_native(payloads)
+    except ValueError:  # not valid protobuf: the Python decoder reports it as it always did
+        return None
+
+
 def write_native_traces(payloads: Sequence[bytes], path: Path) -> int | None:
     """Write the rows of serialized ``ExportTraceServiceRequest`` messages to ``path``.
 
@@ -61,3 +72,12 @@ def write_native_traces(payloads: Sequence[bytes], path: Path) -> int | None:
         return _native.write_traces_native(payloads, path)
     except ValueError:  # not valid protobuf: the store's parser reports it as it always did
         return None
+
+
+def _say_missing() -> None:
+    global _missing
+    if _missing is not None:
+        log.debug(
+            "compiled trace encoder not installed (%s): spans take the slower paths", _missing
+        )
+        _missing = None

@@ -7,8 +7,9 @@ spans stored / CPU seconds the receiver process spent (all its threads, includin
 store engine's) from the first request until every span is in ``otel_traces``.
 
 The limit, measured in this run on the same batches: the CPU time to parse the same
-requests with upb (parse-only) plus the CPU time to insert the same rows, already built,
-into the same table through the driver (insert-only). ratio = figure / limit.
+requests with upb (parse-only) plus the CPU time the store engine takes to insert the same
+rows, already rendered as Native blocks of one spool segment each, into the same table
+with its views (insert-only: the engine alone). ratio = figure / limit.
 
     .venv/bin/python bench/ingest.py [--requests 120] [--spans 500] [--senders 4]
 """
@@ -24,10 +25,11 @@ from pathlib import Path
 from ingest_load import Receiver, SendStats, send
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tailsight.pipeline.decode_traces import decode_traces
+from tailsight.pipeline import native_traces
 from tailsight.pipeline.spool import SEGMENT_BYTES
 from tailsight.storage import open_store
 from tailsight.storage.migrations import migrate
+from tailsight.storage.otlp_protobuf import insert_traces_native
 from tests.pipeline.otlp_data import span_request
 
 
@@ -65,28 +67,23 @@ def measure_receiver(
 def measure_limit(
     bodies: list[tuple[bytes, int]], tmp: Path, per_insert: int
 ) -> tuple[float, float]:
-    """CPU seconds to parse the bodies, and to insert their rows (built beforehand)."""
+    """CPU seconds to parse the bodies, and to insert their rows (rendered beforehand)."""
     started = time.process_time()
-    messages = []
     for body, _ in bodies:
-        msg = ExportTraceServiceRequest()
-        msg.ParseFromString(body)
-        messages.append(msg)
+        ExportTraceServiceRequest().ParseFromString(body)
     parse = time.process_time() - started
-    batches = [decode_traces(m).batches[0] for m in messages]  # not timed
-    chunks = [batches[i : i + per_insert] for i in range(0, len(batches), per_insert)]
-    merged = []
-    for chunk in chunks:
-        first = chunk[0]
-        for b in chunk[1:]:
-            first.extend(b)
-        merged.append(first)
+    blocks = []  # not timed: one Native block per segment's worth of requests
+    for i in range(0, len(bodies), per_insert):
+        path = tmp / f"limit-{i}.native"
+        if not native_traces.write_native_traces([b for b, _ in bodies[i : i + per_insert]], path):
+            raise SystemExit("the compiled trace encoder is not built: run scripts/venv.sh dev")
+        blocks.append(path)
     store = open_store(f"chdb://{tmp / 'limit'}")
     try:
         migrate(store, ttl_days=30)
         started = time.process_time()
-        for batch in merged:
-            store.insert_columns(batch.table, batch.columns, list(batch.names))
+        for path in blocks:
+            insert_traces_native(store, path, {})
         insert = time.process_time() - started
     finally:
         store.close()

@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
 py="${PYTHON:-python3}"
-stamp=".venv/.installed-$(cat pyproject.toml | sha1sum | cut -c1-12)-${extras//,/_}"
+# The C sources count too: pip install -e compiles them, and only then.
+stamp=".venv/.installed-$(cat pyproject.toml tailsight/pipeline/*.c | sha1sum | cut -c1-12)-${extras//,/_}"
 if [ ! -x .venv/bin/python ]; then
   "$py" -m venv .venv
 fi

@@ -11,6 +11,7 @@ import time
 import grpc
 
 from tailsight.pipeline.limits import Limits, Refused, malformed, too_large
+from tailsight.pipeline.native_traces import count_spans
 from tailsight.pipeline.selfmetrics import IngestMetrics
 from tailsight.pipeline.signals import InvalidRequest, Signal, parse_body
 from tailsight.pipeline.spool import Spool, SpoolFull
@@ -56,16 +57,21 @@ class Intake:
         try:
             if self.spool.full():
                 raise self.overloaded()
-            try:
-                msg = parse_body(signal, body, is_json)
-                items, rejected = signal.check(msg)
-            except InvalidRequest as exc:
-                raise malformed(str(exc)) from None
+            counted = count_spans(body) if signal.name == "traces" and not is_json else None
+            if counted is not None:  # plainly well formed: counted without building it in upb
+                items, rejected = counted
+                payload = body
+            else:
+                try:
+                    msg = parse_body(signal, body, is_json)
+                    items, rejected = signal.check(msg)
+                except InvalidRequest as exc:
+                    raise malformed(str(exc)) from None
+                payload = msg.SerializeToString() if is_json else body
             if items > self.limits.max_items:
                 raise too_large(
                     f"{items} {signal.name} items in one request; the limit is {self.limits.max_items}"
                 )
-            payload = msg.SerializeToString() if is_json else body
             try:
                 await self.spool.append(signal.code, payload, items - rejected)
             except SpoolFull:

@@ -24,11 +24,18 @@ from typing import Any, Protocol
 from starlette.routing import BaseRoute
 
 from tailsight.pipeline.batch import TableBatch
+from tailsight.pipeline.native_traces import available as encoder_available
+from tailsight.pipeline.native_traces import render_native_traces, write_native_traces
 from tailsight.pipeline.nested_values import has_nested_values
 from tailsight.pipeline.selfmetrics import IngestMetrics
-from tailsight.pipeline.signals import SIGNAL_BY_CODE
+from tailsight.pipeline.signals import SIGNAL_BY_CODE, SIGNALS, Signal
 from tailsight.pipeline.spool import Spool, iter_segment
-from tailsight.storage.otlp_protobuf import insert_traces_protobuf, write_length_delimited
+from tailsight.storage.otlp_protobuf import (
+    insert_traces_native,
+    insert_traces_native_bytes,
+    insert_traces_protobuf,
+    write_length_delimited,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +74,7 @@ def decode_segment(path: Path, native_traces: bool = False) -> SegmentRows:
     """The rows of a segment's requests, one batch per table.
 
     With ``native_traces`` the trace requests are returned as they are, for
-    :func:`~tailsight.storage.otlp_protobuf.insert_traces_protobuf`.
+    :meth:`SpoolWriter._insert_traces` (the compiled encoder or the store's own parser).
     """
     tables: dict[str, TableBatch] = {}
     payloads: list[bytes] = []
@@ -78,14 +85,18 @@ def decode_segment(path: Path, native_traces: bool = False) -> SegmentRows:
             payloads.append(record.payload)
             trace_rows += record.items
             continue
-        msg = signal.request()
-        msg.ParseFromString(record.payload)
-        for batch in signal.decode(msg).batches:
-            if batch.table in tables:
-                tables[batch.table].extend(batch)
-            else:
-                tables[batch.table] = batch
+        _decode_into(tables, signal, record.payload)
     return SegmentRows([b for b in tables.values() if b.rows], payloads, trace_rows)
+
+
+def _decode_into(tables: dict[str, TableBatch], signal: Signal, payload: bytes) -> None:
+    msg = signal.request()
+    msg.ParseFromString(payload)
+    for batch in signal.decode(msg).batches:
+        if batch.table in tables:
+            tables[batch.table].extend(batch)
+        else:
+            tables[batch.table] = batch
 
 
 class SpoolWriter:
@@ -100,14 +111,21 @@ class SpoolWriter:
         metrics: IngestMetrics,
         drain_timeout_s: float = 10.0,
         native_traces: bool | None = None,
+        trace_files: bool | None = None,
     ) -> None:
         self.spool = spool
         self.store = store
         self.metrics = metrics
         self.drain_timeout_s = drain_timeout_s
-        # The store parses trace protobuf itself: measured fastest (bench/ingest.py). It
-        # reads the requests from a file, so only the embedded store takes this path.
-        self.native_traces = store.embedded if native_traces is None else native_traces
+        # Trace requests are kept whole for _insert_traces: the compiled encoder renders
+        # them (measured fastest, bench/ingest.py), else the embedded store parses them
+        # itself; only a server store without the encoder has them decoded in Python.
+        if native_traces is None:
+            native_traces = store.embedded or encoder_available()
+        self.native_traces = native_traces
+        # The embedded store reads trace inputs from files beside the segment; a server is
+        # sent the bytes (the embedded store takes bytes too, which tests use).
+        self.trace_files = store.embedded if trace_files is None else trace_files
         self.store_failing = False  # the last insert failed: receivers answer 503, not 429
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -118,6 +136,8 @@ class SpoolWriter:
 
     async def start(self) -> None:
         held = self.spool.recover()
+        for stale in self.spool.directory.glob("*.traces.*"):
+            stale.unlink()  # a trace insert's input left by a crash; its segment is replayed
         if held:
             log.info("spool holds %d bytes from before; replaying", held)
         self.metrics.gauge("tailsight_ingest_spool_bytes", lambda: self.spool.size)
@@ -196,6 +216,18 @@ class SpoolWriter:
         self.store.insert_columns(batch.table, batch.columns, list(batch.names), settings=settings)
 
     def _insert_traces(self, path: Path, payloads: list[bytes], settings: dict[str, Any]) -> None:
+        if not self.trace_files:
+            self._send_traces(payloads, settings)
+            return
+        native = path.with_suffix(".traces.native")
+        try:
+            rows = write_native_traces(payloads, native)
+            if rows is not None:  # rendered by the compiled encoder: the store only reads it
+                if rows:
+                    insert_traces_native(self.store, native, settings)  # type: ignore[arg-type]
+                return
+        finally:
+            native.unlink(missing_ok=True)
         pb = path.with_suffix(".traces.pb")
         write_length_delimited(pb, payloads)
         try:
@@ -203,3 +235,20 @@ class SpoolWriter:
             insert_traces_protobuf(self.store, pb, settings, scalar)  # type: ignore[arg-type]
         finally:
             pb.unlink(missing_ok=True)
+
+    def _send_traces(self, payloads: list[bytes], settings: dict[str, Any]) -> None:
+        block = render_native_traces(payloads)
+        if block is not None:
+            data, rows = block
+            if rows:
+                insert_traces_native_bytes(self.store, data, settings)  # type: ignore[arg-type]
+            return
+        tables: dict[str, TableBatch] = {}  # what the encoder declines: decoded in Python
+        for payload in payloads:
+            _decode_into(tables, _TRACES, payload)
+        for batch in tables.values():
+            if batch.rows:
+                self._insert_batch(batch, settings)
+
+
+_TRACES = next(s for s in SIGNALS if s.name == "traces")

@@ -171,6 +171,29 @@ _SQL = _insert_sql(_value)
 _SCALAR_SQL = _insert_sql(_scalar_only)
 
 
+_NATIVE_SQL = (
+    f"INSERT INTO otel_traces ({TRACE_COLUMNS}) SELECT * FROM file({{path:String}}, 'Native')"
+)
+
+
+def insert_traces_native(store: Store, path: Path, settings: dict[str, Any]) -> None:
+    """Insert the rows of a Native block in ``path`` (:mod:`tailsight.pipeline.native_traces`).
+
+    The block holds the columns of ``TRACE_COLUMNS`` in that order, already rendered.
+    """
+    store.command(_NATIVE_SQL, {"path": str(path)}, settings=settings)
+
+
+_TRACE_COLUMN_NAMES = [c.strip().strip("`") for c in TRACE_COLUMNS.split(",")]
+
+
+def insert_traces_native_bytes(store: Store, data: bytes, settings: dict[str, Any]) -> None:
+    """Insert a Native block of ``TRACE_COLUMNS`` sent as bytes (a server store; embedded too)."""
+    store.client.raw_insert(
+        "otel_traces", _TRACE_COLUMN_NAMES, insert_block=data, settings=settings, fmt="Native"
+    )
+
+
 def _varint(n: int) -> bytes:
     out = bytearray()
     while True:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import logging
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -10,6 +14,8 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 
+import tailsight.pipeline
+from tailsight.pipeline import native_traces
 from tailsight.pipeline.nested_values import has_nested_values
 from tailsight.pipeline.selfmetrics import IngestMetrics
 from tailsight.pipeline.spool import Spool, encode_record
@@ -86,20 +92,25 @@ def test_native_and_python_paths_write_identical_rows(
     body = _request(values).SerializeToString()
     assert has_nested_values(body) == (values is VALUES)  # each native form is covered
     results = []
-    for native in (False, True):
-        spool_dir = tmp_path / f"spool-{native}"
+    # Python decoder; encoder (or the store's parser) from a file; encoder bytes sent as a
+    # server store is sent them (the embedded store takes them too).
+    for native, files in ((False, True), (True, True), (True, False)):
+        spool_dir = tmp_path / f"spool-{native}-{files}"
         spool_dir.mkdir()
-        segment = spool_dir / f"000000000001-{native}.seg"
+        segment = spool_dir / "000000000001-x.seg"
         segment.write_bytes(encode_record(1, body, 29))
-        writer = SpoolWriter(Spool(spool_dir), store, IngestMetrics(), native_traces=native)
+        writer = SpoolWriter(
+            Spool(spool_dir), store, IngestMetrics(), native_traces=native, trace_files=files
+        )
         writer.spool.recover()
         assert writer.write_segment(segment)
         results.append(_rows(store))
         store.command("TRUNCATE TABLE otel_traces")
-    python_rows, native_rows = results
+    python_rows = results[0]
     assert len(python_rows) == 29
-    for p, n in zip(python_rows, native_rows, strict=True):
-        assert p == n
+    for other in results[1:]:
+        for p, n in zip(python_rows, other, strict=True):
+            assert p == n
 
 
 def _with(where: str, value: AnyValue) -> bytes:
@@ -125,3 +136,64 @@ def test_nested_values_are_found_wherever_they_are(where: str) -> None:
 
 def test_an_unreadable_request_takes_the_full_form() -> None:
     assert has_nested_values(b"\x0a\xff")  # a length past the end
+
+
+def test_without_the_compiled_encoder_spans_take_the_sql_path(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As on a machine where tailsight was installed without a C compiler.
+    monkeypatch.setitem(sys.modules, "tailsight.pipeline._otlp_native", None)
+    monkeypatch.delattr(tailsight.pipeline, "_otlp_native")
+    importlib.reload(native_traces)
+    try:
+        assert not native_traces.available()
+        body = _request(SCALARS).SerializeToString()
+        assert native_traces.count_spans(body) is None
+        spool_dir = tmp_path / "spool"
+        spool_dir.mkdir()
+        for n in (1, 2):
+            segment = spool_dir / f"00000000000{n}-x.seg"
+            segment.write_bytes(encode_record(1, body, 29))
+        writer = SpoolWriter(Spool(spool_dir), store, IngestMetrics(), native_traces=True)
+        writer.spool.recover()
+        with caplog.at_level(logging.DEBUG, logger=native_traces.__name__):
+            for segment in writer.spool.sealed():
+                assert writer.write_segment(segment)
+        assert len(_rows(store)) == 2 * 29
+        said = [r for r in caplog.records if "not installed" in r.getMessage()]
+        assert len(said) == 1  # once, however many segments
+    finally:
+        monkeypatch.undo()
+        importlib.reload(native_traces)
+    assert native_traces.available()
+
+
+def test_trace_insert_files_left_by_a_crash_are_removed_at_start(
+    store: Store, tmp_path: Path
+) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    for name in ("000000000007-x.traces.native", "000000000007-x.traces.pb"):
+        (spool_dir / name).write_bytes(b"\0" * 100)
+    writer = SpoolWriter(Spool(spool_dir), store, IngestMetrics())
+
+    async def start_stop() -> None:
+        await writer.start()
+        await writer.stop()
+
+    asyncio.run(start_stop())
+    assert not list(spool_dir.glob("*.traces.*"))
+
+
+@pytest.mark.parametrize("files", [True, False], ids=["file", "bytes"])
+def test_a_segment_written_again_is_not_doubled(store: Store, tmp_path: Path, files: bool) -> None:
+    body = _request(SCALARS).SerializeToString()
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    writer = SpoolWriter(Spool(spool_dir), store, IngestMetrics(), trace_files=files)
+    writer.spool.recover()
+    for _ in range(2):  # as after a crash between the insert and the segment's removal
+        segment = spool_dir / "000000000001-x.seg"
+        segment.write_bytes(encode_record(1, body, 29))
+        assert writer.write_segment(segment)
+    assert len(_rows(store)) == 29

@@ -83,7 +83,12 @@ class RdmaCollector:
         self.files.close()
 
     def collect(self) -> Iterator[Point]:
-        for iface, port in self.ports():
+        ports = self.ports()
+        for gone in set(self._files) - {port for _, port in ports}:
+            del self._files[gone]  # a device removed (a VF, a driver reload): close its files
+            self._names.pop(gone, None)
+            self.files.forget(os.path.join(gone, "hw_counters") + os.sep)
+        for iface, port in ports:
             files = self._files.get(port)
             if files is None:
                 hw = os.path.join(port, "hw_counters")

@@ -215,3 +215,27 @@ def test_an_interface_that_goes_and_comes_back_is_read_afresh(gpu_node: Path) ->
     (iface / "statistics/rx_bytes").write_text(f"{raw + 1000}\n")
     assert rx_bytes() == first + 1000
     collector.close()
+
+
+def test_an_rdma_port_that_goes_and_comes_back_is_read_afresh(gpu_node: Path) -> None:
+    collector = RdmaCollector(gpu_node / "sys")
+    device = gpu_node / "sys/class/infiniband/mlx5_7"
+
+    def ecn() -> float | None:
+        for p in collector.collect():
+            if (
+                p.metric == "tailsight.rdma.ecn_marked"
+                and p.attributes["network.interface.name"] == "ens8np0"
+            ):
+                return p.value
+        return None
+
+    first = ecn()
+    assert first is not None
+    shutil.move(device, gpu_node / "saved")
+    assert ecn() is None
+    shutil.copytree(gpu_node / "saved", device)
+    counter = device / "ports/1/hw_counters/np_ecn_marked_roce_packets"
+    counter.write_text(f"{int(counter.read_text()) + 250}\n")
+    assert ecn() == first + 250
+    collector.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import os
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import free_port  # noqa: E402
+from tests.conftest import UpProcess  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -25,30 +24,18 @@ class Receiver:
     """`tailsight up` on free loopback ports in its own process, with its CPU time readable."""
 
     def __init__(self, data_dir: Path, *extra: str) -> None:
-        self.api_port, self.http_port = free_port(), free_port()
-        self.log = open(data_dir.parent / "receiver.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "tailsight", "up", "--data-dir", str(data_dir),
-                "--api-port", str(self.api_port), "--otlp-http-port", str(self.http_port),
-                "--otlp-grpc-port", str(free_port()), *extra,
-            ],
-            stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.api + "/api/v1/health", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise SystemExit("the receiver did not become healthy in 60 s")
+        self.up = UpProcess(data_dir, *extra)
+        self.api_port, self.http_port = self.up.api_port, self.up.otlp_http_port
+        self.proc = self.up.proc
+        try:
+            self.up.wait_healthy(60)
+        except AssertionError as exc:
+            self.stop()
+            raise SystemExit(f"the receiver did not become healthy: {exc}") from None
 
     @property
     def api(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return self.up.api
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the receiver process (all its threads)."""
@@ -81,14 +68,7 @@ class Receiver:
         return False
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        self.up.stop(60)
 
 
 @dataclass

@@ -6,6 +6,7 @@ all run this function, so a manual run and the continuous one agree.
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -47,6 +48,10 @@ EVIDENCE_METRICS = tuple(
     )
 )
 MAX_DURING_S = 300.0  # evidence compares the first minutes of a spike: its onset explains it
+# One analysis at a time replaces incidents in this process: a manual re-analysis and the
+# scheduler's cycle replacing overlapping ranges at once would interleave their deletes
+# and inserts. (Several analysing processes against one server are not serialised.)
+_REPLACING = threading.Lock()
 
 
 def analyze_range(
@@ -61,12 +66,13 @@ def analyze_range(
         raise ValueError("the range is empty: 'to' must be after 'from'")
     params = params or SpikeParams()
     lookback = timedelta(seconds=params.bucket_s * params.baseline_windows)
-    windows = service_latency_windows(store, start - lookback, end, params.bucket_s)
-    incidents = [
-        attribute(store, inc, windows, end).ranked()
-        for inc in detect_spikes(windows, start, end, params)
-    ]
-    replace_incidents(store, start, end, incidents, source=source)
+    with _REPLACING:
+        windows = service_latency_windows(store, start - lookback, end, params.bucket_s)
+        incidents = [
+            attribute(store, inc, windows, end).ranked()
+            for inc in detect_spikes(windows, start, end, params)
+        ]
+        replace_incidents(store, start, end, incidents, source=source)
     return sorted(incidents, key=lambda i: i.start, reverse=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 from tailsight.alerts.scheduler import KEY, SCOPE, AnalysisScheduler
@@ -34,3 +35,28 @@ def test_cycles_are_incremental_and_agree_with_manual_analysis(store: Store) -> 
     manual = [i.to_json() for i in analyze_range(store, first.start, second.end)]
     assert continuous == manual and len(manual) == 1
     assert manual[0]["causes"][0]["entity"] == {"type": "switch_port", "id": "leaf1/Ethernet1"}
+
+
+def test_manual_analysis_and_a_cycle_do_not_interleave(store: Store) -> None:
+    from tailsight.app import analyze
+
+    fleet(store, "congestion", 0, 36 * 60)
+    start, end = T0 + timedelta(minutes=20), T0 + timedelta(minutes=36)
+    done = threading.Event()
+    with analyze._REPLACING:  # a cycle is replacing incidents
+        manual = threading.Thread(target=lambda: (analyze_range(store, start, end), done.set()))
+        manual.start()
+        assert not done.wait(1.0)  # the manual analysis waits for it
+    manual.join(60)
+    assert done.is_set()
+    # Overlapping analyses at once leave one analysis's worth of incidents.
+    threads = [
+        threading.Thread(target=analyze_range, args=(store, start - timedelta(minutes=k), end))
+        for k in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    found = list_incidents(store, T0)
+    assert len(found) == 1 and found[0].to_json() == analyze_range(store, start, end)[0].to_json()

@@ -44,9 +44,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def _command_of(argv: Sequence[str]) -> str | None:
     """The command module that ``argv`` names, if its first word is one."""
-    first = next((a for a in argv if not a.startswith("-")), None)
-    module = first.replace("-", "_") if first else None
-    return module if module in COMMANDS and argv and argv[0] == first else None
+    module = argv[0].replace("-", "_") if argv else None
+    return module if module in COMMANDS else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -135,20 +135,15 @@ class _Snapshot:
         return (now + 1.25 * self._interval_s) // w != now // w
 
     def _to_report(self, points: list[Point]) -> list[Point]:
-        if self.report_all(self._clock()):
-            # Rebuilt from scratch: series that went away are forgotten here.
-            self._reported = {
-                (p.metric, tuple(p.attributes.items())): p.value
-                for p in points
-                if p.metric in SKIPPABLE
-            }
-            return points
+        report_all = self.report_all(self._clock())
+        if report_all:
+            self._reported = {}  # rebuilt from this cycle: series that went away are forgotten
         reported = self._reported
         out = []
         for p in points:
             if p.metric in SKIPPABLE:
                 key = (p.metric, tuple(p.attributes.items()))
-                if reported.get(key) == p.value:
+                if not report_all and reported.get(key) == p.value:
                     continue
                 reported[key] = p.value
             out.append(p)

@@ -18,6 +18,8 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
+from tailsight.protowire import varint
+
 # NumberDataPoint: start_time_unix_nano = 2 (fixed64), time_unix_nano = 3 (fixed64),
 # as_double = 4 (double), as_int = 6 (sfixed64), attributes = 7 (KeyValue).
 _SUM_DOUBLE = struct.Struct("<BQBQBd")
@@ -28,20 +30,9 @@ _DOUBLE = struct.Struct("<d")
 _ATTR_CACHE_MAX = 50_000  # attribute sets; pids come and go, so the cache is cleared past this
 
 
-def _varint(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def _field(tag: int, payload: bytes) -> bytes:
     """A length-delimited field; ``tag`` is the whole key byte (field number < 16)."""
-    return bytes((tag,)) + _varint(len(payload)) + payload
+    return bytes((tag,)) + varint(len(payload)) + payload
 
 
 def _any_value(value: Any) -> bytes | None:
@@ -53,7 +44,7 @@ def _any_value(value: Any) -> bytes | None:
     if isinstance(value, int):
         if not -(2**63) <= value < 2**63:
             return None
-        return b"\x18" + _varint(value & 0xFFFFFFFFFFFFFFFF)
+        return b"\x18" + varint(value & 0xFFFFFFFFFFFFFFFF)
     if isinstance(value, float):
         return b"\x21" + _DOUBLE.pack(value)
     return None  # bytes, arrays, maps: the SDK's encoder handles them
@@ -118,7 +109,7 @@ class MetricsEncoder:
         if is_sum:
             # Sum: aggregation_temporality = 2, is_monotonic = 3 (zero values omitted).
             if data.aggregation_temporality:
-                points += b"\x10" + _varint(int(data.aggregation_temporality))
+                points += b"\x10" + varint(int(data.aggregation_temporality))
             if data.is_monotonic:
                 points += b"\x18\x01"
         tag = 0x3A if is_sum else 0x2A  # Metric.sum = 7, Metric.gauge = 5

@@ -60,13 +60,8 @@ def write_native_traces(payloads: Sequence[bytes], path: Path) -> int | None:
     Returns the number of rows, or None (nothing written that counts) when the SQL path
     must render these requests.
     """
-    global _missing
     if _native is None:
-        if _missing is not None:
-            log.debug(
-                "compiled trace encoder not installed (%s): spans take the SQL path", _missing
-            )
-            _missing = None
+        _say_missing()
         return None
     try:
         return _native.write_traces_native(payloads, path)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tailsight.protowire import varint
 from tailsight.storage.store import Store
 
 # A wire-compatible subset of ExportTraceServiceRequest (see the file). Given as a file
@@ -189,25 +190,14 @@ _TRACE_COLUMN_NAMES = [c.strip().strip("`") for c in TRACE_COLUMNS.split(",")]
 
 def insert_traces_native_bytes(store: Store, data: bytes, settings: dict[str, Any]) -> None:
     """Insert a Native block of ``TRACE_COLUMNS`` sent as bytes (a server store; embedded too)."""
-    store.client.raw_insert(
-        "otel_traces", _TRACE_COLUMN_NAMES, insert_block=data, settings=settings, fmt="Native"
-    )
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+    store.insert_native("otel_traces", _TRACE_COLUMN_NAMES, data, settings)
 
 
 def write_length_delimited(path: Path, messages: list[bytes]) -> None:
     """Messages as the ``Protobuf`` format reads them: each prefixed by its length."""
     with open(path, "wb") as f:
         for m in messages:
-            f.write(_varint(len(m)))
+            f.write(varint(len(m)))
             f.write(m)
 
 

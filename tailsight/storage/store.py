@@ -220,6 +220,21 @@ class Store:
         except ClickHouseError as exc:
             raise StoreError(f"insert into {table} failed: {_first_line(exc)}") from exc
 
+    def insert_native(
+        self,
+        table: str,
+        column_names: Sequence[str],
+        data: bytes,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        """Insert a ClickHouse ``Native`` block already encoded (columns in that order)."""
+        try:
+            self.client.raw_insert(
+                table, list(column_names), insert_block=data, settings=settings, fmt="Native"
+            )
+        except ClickHouseError as exc:
+            raise StoreError(f"insert into {table} failed: {_first_line(exc)}") from exc
+
     def tables(self) -> set[str]:
         """Names of the tables and views in our database."""
         rows = self.rows(

@@ -29,6 +29,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from tailsight.pipeline.signals import SIGNALS, InvalidRequest, Signal, parse_body
+from tailsight.protowire import varint
 from tests.pipeline.conftest import Pipeline
 
 SIGNAL = {s.name: s for s in SIGNALS}
@@ -85,28 +86,19 @@ POOL = [
 requests = st.sampled_from(POOL)
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def _nested(body: bytes) -> bytes:
     """``body`` as the first repeated field (resource_*) of a request: parsed eagerly, so still bad."""
-    return b"\x0a" + _varint(len(body)) + body
+    return b"\x0a" + varint(len(body)) + body
 
 
 corruptions = st.one_of(
     # a length-delimited field longer than what follows
     st.tuples(st.integers(1, 30), st.integers(1, 1000), st.binary(max_size=8)).map(
-        lambda x: _varint(x[0] << 3 | 2) + _varint(len(x[2]) + x[1]) + x[2]
+        lambda x: varint(x[0] << 3 | 2) + varint(len(x[2]) + x[1]) + x[2]
     ),
     # wire types 6 and 7 do not exist; 4 (end group) without a start
     st.tuples(st.integers(1, 10_000), st.sampled_from((4, 6, 7))).map(
-        lambda x: _varint(x[0] << 3 | x[1])
+        lambda x: varint(x[0] << 3 | x[1])
     ),
     # field number 0
     st.sampled_from((0, 1, 2, 5)).map(lambda wt: bytes([wt]) + b"\x01" * 8),
@@ -115,8 +107,8 @@ corruptions = st.one_of(
     # invalid UTF-8 in a string: resource.attributes[0].key
     st.binary(min_size=1, max_size=6).map(
         lambda b: _nested(
-            b"\x0a" + _varint(len(b) + 6) + b"\x0a" + _varint(len(b) + 4)
-            + b"\x0a" + _varint(len(b) + 2) + b"\xc3\x28" + b
+            b"\x0a" + varint(len(b) + 6) + b"\x0a" + varint(len(b) + 4)
+            + b"\x0a" + varint(len(b) + 2) + b"\xc3\x28" + b
         )
     ),
 )  # fmt: skip

@@ -10,8 +10,9 @@ the same fixture. Three figures, each CPU time (``time.process_time``) per cycle
   aggregation, OTLP protobuf encoding; the bytes are dropped instead of posted).
 
 The node is busy, and its counters move between cycles as a loaded inference node's do
-(outside the timed part): bytes and packets on all 16 interfaces, TCP retransmits, and
-ECN marks, CNPs and priority-3 pause frames on 4 of the 15 RoCE ports (a congested node);
+(outside the timed part): bytes and packets on all 16 interfaces, TCP retransmits, ECN
+marks, CNPs and priority-3 pause frames on 4 of the 15 RoCE ports (a congested node), the
+host's CPU time and every process's, so host and per-process CPU are reported;
 the replayed NVML values change as recorded. Cycles run on a stepped clock, one second
 apart, so the agent reports unchanged counters only in the last cycle of each 10 s
 window, as it does live.
@@ -89,6 +90,10 @@ class Mover:
             for c in ("np_ecn_marked_roce_packets", "np_cnp_sent", "rp_cnp_handled"):
                 self.files.append((port / "hw_counters" / c, 1_500))
         self.snmp = node / "proc/net/snmp"
+        # Host and process CPU move too: every pid's utime and stime, and the host's
+        # ``cpu`` line (16 CPUs at 80% busy), so host and per-process CPU are reported.
+        self.stat = node / "proc/stat"
+        self.pid_stats = sorted((node / "proc").glob("[0-9]*/stat"))
         self.ethtool = sorted(p for p in (node / "ethtool").iterdir() if p.stem != "lo")
         self.ethtool = self.ethtool[: self.CONGESTED]
         self.step = 0
@@ -105,6 +110,18 @@ class Mover:
                 values[k] = str(int(values[k]) + 3)
                 lines[i] = " ".join(values)
         self.snmp.write_text("\n".join(lines) + "\n")
+        head, _, rest = self.stat.read_text().partition("\n")
+        cpu = head.split()
+        for k, step in ((1, 1_200), (3, 320)):  # user, idle: 1,600 jiffies a second in all
+            cpu[k] = str(int(cpu[k]) + step)
+        self.stat.write_text(" ".join(cpu) + "\n" + rest)
+        for n, path in enumerate(self.pid_stats):
+            text = path.read_text()
+            cut = text.rfind(")") + 2
+            fields = text[cut:].split()
+            fields[11] = str(int(fields[11]) + 20 + 10 * n)  # utime, after state at 0
+            fields[12] = str(int(fields[12]) + 3)  # stime
+            path.write_text(text[:cut] + " ".join(fields) + "\n")
         for path in self.ethtool:
             out = []
             for line in path.read_text().splitlines():
@@ -338,6 +355,8 @@ def main() -> int:
         move = Mover(node)
         bare = cpu_per_call(bare_reader(node), cycles, move)
         agent = NodeAgent(sources(node))
+        agent.collect()
+        move()
         points = len(agent.collect())
         collect = cpu_per_call(agent.collect, cycles, move)
         agent.close()

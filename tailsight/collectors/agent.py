@@ -76,7 +76,11 @@ def detect_resource(
 
 
 class NodeAgent:
-    """The collectors of one node, in the order they must run (GPU pids before process CPU)."""
+    """The collectors of one node, in the order they must run.
+
+    The NVML collector finds the GPU pids and the host collector reads ``/proc/stat``
+    before the process collector uses both.
+    """
 
     def __init__(self, sources: AgentSources) -> None:
         self.sources = sources
@@ -86,16 +90,18 @@ class NodeAgent:
             load_topology(sources.topology_file, sources.host_name) if sources.topology_file else []
         )
         lldp = run_lldpctl if sources.lldp and shutil.which("lldpctl") else None
+        host = HostCollector(sources.procfs_root)
         self.collectors: list[Collector] = [
             self.nvml,
             NetCollector(sources.sysfs_root, sources.ethtool),
             RdmaCollector(sources.sysfs_root),
-            HostCollector(sources.procfs_root),
+            host,
             ProcessCpuCollector(
                 sources.procfs_root,
                 gpu_pids=self.nvml.gpu_pids,
                 processes=processes,
                 top_n=sources.top_processes,
+                host_cpu=lambda: host.cpu_now,
             ),
         ]
         if links or lldp is not None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tailsight.collectors.base import CounterSet, Point
 from tailsight.collectors.ethtool import EthtoolReader, IoctlEthtool, pfc_stat_names
+from tailsight.collectors.files import KeptFiles
 
 log = logging.getLogger(__name__)
 
@@ -46,59 +47,6 @@ VIRTUAL_PREFIXES = (
 )
 
 
-def read_int(path: Path | str) -> int | None:
-    """An integer sysfs/procfs file, ``None`` when missing or unreadable (e.g. speed of a down link)."""
-    try:
-        with open(path, "rb") as f:
-            return int(f.read())
-    except (OSError, ValueError):
-        return None
-
-
-class IntFiles:
-    """Integer sysfs files read every interval, each kept open and read again with ``pread``.
-
-    sysfs renders an attribute afresh on every read from offset 0, so an open descriptor
-    gives the current value; keeping it saves the open and close that cost more than the
-    read itself (``bench/agent.py``). A read that fails (the interface went away, a down
-    link's ``speed``) closes the descriptor, and the file is opened again next time.
-    Past ``max_open`` descriptors, files are opened per read as :func:`read_int` does.
-    """
-
-    def __init__(self, max_open: int = 1024) -> None:
-        self.max_open = max_open
-        self._fds: dict[str, int] = {}
-
-    def read(self, path: str) -> int | None:
-        fd = self._fds.get(path)
-        try:
-            if fd is None:
-                if len(self._fds) >= self.max_open:
-                    return read_int(path)
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-                self._fds[path] = fd
-            return int(os.pread(fd, 64, 0))
-        except OSError:
-            self._close(path)
-            return None
-        except ValueError:
-            return None
-
-    def forget(self, prefix: str) -> None:
-        """Close the files under ``prefix`` (an interface that is gone)."""
-        for path in [p for p in self._fds if p.startswith(prefix)]:
-            self._close(path)
-
-    def _close(self, path: str) -> None:
-        fd = self._fds.pop(path, None)
-        if fd is not None:
-            os.close(fd)
-
-    def close(self) -> None:
-        for path in list(self._fds):
-            self._close(path)
-
-
 class NetCollector:
     """Interface counters and link speed from sysfs, PFC pause frames from the driver.
 
@@ -123,7 +71,7 @@ class NetCollector:
         self.include_loopback = include_loopback
         self.exclude_prefixes = exclude_prefixes
         self.counters = CounterSet(bits=64)
-        self.files = IntFiles()
+        self.files = KeptFiles()
         # Per interface, built once: (metric, direction, file) to read, and whether it has a
         # device (driver statistics); the PFC stat names of its driver, found on first read.
         self._plans: dict[str, tuple[list[tuple[str, str, str]], bool]] = {}
@@ -163,13 +111,13 @@ class NetCollector:
         for iface in interfaces:
             files, has_device = self._plan(iface)
             for metric, direction, path in files:
-                raw = self.files.read(path)
+                raw = self.files.read_int(path)
                 if raw is None:
                     continue
                 total = self.counters.update((metric, iface, direction), raw)
                 attrs = {"network.interface.name": iface, "network.io.direction": direction}
                 yield Point(metric, total, attrs)
-            speed = self.files.read(os.path.join(self.root, iface, "speed"))
+            speed = self.files.read_int(os.path.join(self.root, iface, "speed"))
             if speed is not None and speed > 0:  # -1 or EINVAL: unknown or link down
                 yield Point(
                     "tailsight.nic.speed", speed * 1_000_000, {"network.interface.name": iface}

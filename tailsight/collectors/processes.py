@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tailsight.collectors.base import AttrValue, Point
-from tailsight.collectors.procfs import read_cpu_times
+from tailsight.collectors.files import KeptFiles, read_once
+from tailsight.collectors.procfs import parse_cpu_times
 
 _POD_UID = re.compile(
     r"pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})"
@@ -60,18 +61,20 @@ def pod_uid_of(cgroup_text: str) -> str | None:
     return None
 
 
-def read_stat(procfs_root: Path, pid: int) -> tuple[int, int] | None:
-    """``(starttime, utime + stime)`` in clock ticks from ``/proc/<pid>/stat``."""
-    try:
-        text = (procfs_root / str(pid) / "stat").read_text()
-    except OSError:
-        return None
+def parse_stat(data: bytes) -> tuple[int, int] | None:
+    """``(starttime, utime + stime)`` in clock ticks from ``/proc/<pid>/stat``'s bytes."""
     # comm may hold spaces and parentheses: the fields start after the last ')'.
-    fields = text[text.rfind(")") + 2 :].split()
+    fields = data[data.rfind(b")") + 2 :].split()
     try:
         return int(fields[19]), int(fields[11]) + int(fields[12])
     except (IndexError, ValueError):
         return None
+
+
+def read_stat(procfs_root: Path, pid: int) -> tuple[int, int] | None:
+    """``(starttime, utime + stime)`` in clock ticks from ``/proc/<pid>/stat``."""
+    data = read_once(os.path.join(procfs_root, str(pid), "stat"))
+    return None if data is None else parse_stat(data)
 
 
 class PodDirectory:
@@ -104,16 +107,37 @@ class PodDirectory:
 
 
 class ProcessDirectory:
-    """pid → :class:`ProcessInfo`, cached per process start so a reused pid is named anew."""
+    """pid → :class:`ProcessInfo`, cached per process start so a reused pid is named anew.
+
+    It also reads the processes' ``stat``: those read every interval (the GPU processes,
+    the top CPU consumers) through descriptors kept open until the process exits.
+    """
 
     def __init__(self, procfs_root: Path | str = "/proc", pods: PodDirectory | None = None) -> None:
         self.root = Path(procfs_root)
         self.pods = pods if pods is not None else PodDirectory()
         self._cache: dict[int, tuple[int, ProcessInfo]] = {}
+        self._stats = KeptFiles()
+        self._stat_paths: dict[int, str] = {}
+
+    def stat(self, pid: int, keep: bool = True) -> tuple[int, int] | None:
+        """``(starttime, utime + stime)`` of ``pid``; ``keep``: its file stays open for next time."""
+        path = self._stat_paths.get(pid)
+        if path is None:
+            path = os.path.join(self.root, str(pid), "stat")
+            if not keep:
+                data = read_once(path)
+                return None if data is None else parse_stat(data)
+            self._stat_paths[pid] = path
+        data = self._stats.read(path, 1024)
+        if data is None:  # exited: a later process under this pid is opened afresh
+            del self._stat_paths[pid]
+            return None
+        return parse_stat(data)
 
     def info(self, pid: int, starttime: int | None = None) -> ProcessInfo:
         if starttime is None:
-            stat = read_stat(self.root, pid)
+            stat = self.stat(pid)
             starttime = stat[0] if stat else -1
         cached = self._cache.get(pid)
         if cached is not None and cached[0] == starttime:
@@ -150,6 +174,17 @@ class ProcessDirectory:
         keep = set(alive)
         for pid in [p for p in self._cache if p not in keep]:
             del self._cache[pid]
+        self.keep_open(keep)
+
+    def keep_open(self, pids: Iterable[int]) -> None:
+        """Close the ``stat`` files of every process but ``pids``."""
+        keep = set(pids)
+        for pid in [p for p in self._stat_paths if p not in keep]:
+            self._stats.forget(self._stat_paths.pop(pid))
+
+    def close(self) -> None:
+        self._stats.close()
+        self._stat_paths.clear()
 
 
 class ProcessCpuCollector:
@@ -165,6 +200,9 @@ class ProcessCpuCollector:
         processes: names pids; shared with the NVML collector.
         top_n: how many of the busiest processes to report besides the GPU ones.
         scan_every: collections between full scans of ``/proc``.
+        host_cpu: this interval's ``(busy, total)`` host jiffies when another collector
+            already read ``/proc/stat`` (rendering it costs the kernel more on a big host
+            than the rest of this collector); ``None`` reads it here.
     """
 
     name = "processes"
@@ -176,12 +214,16 @@ class ProcessCpuCollector:
         processes: ProcessDirectory | None = None,
         top_n: int = 10,
         scan_every: int = 10,
+        host_cpu: Callable[[], tuple[int, int] | None] | None = None,
     ) -> None:
         self.root = Path(procfs_root)
+        self.host_cpu = host_cpu
         self.gpu_pids = gpu_pids
         self.processes = processes if processes is not None else ProcessDirectory(self.root)
         self.top_n = top_n
         self.scan_every = max(1, scan_every)
+        self._files = KeptFiles()
+        self._stat_path = os.path.join(self.root, "stat")
         self._cycle = 0
         self._top: set[int] = set()
         # pid -> (starttime, cpu ticks, host ticks at that reading)
@@ -193,8 +235,16 @@ class ProcessCpuCollector:
         except OSError:
             return []
 
+    def close(self) -> None:
+        self._files.close()
+        self.processes.close()
+
     def collect(self) -> Iterator[Point]:
-        cpu = read_cpu_times(self.root)
+        if self.host_cpu is not None:
+            cpu = self.host_cpu()
+        else:
+            data = self._files.read(self._stat_path)
+            cpu = None if data is None else parse_cpu_times(data)
         if cpu is None:
             return
         host_total = cpu[1]
@@ -205,7 +255,8 @@ class ProcessCpuCollector:
         shares: dict[int, float] = {}
         starts: dict[int, int] = {}
         for pid in pids:
-            stat = read_stat(self.root, pid)
+            # Between scans the same few pids are read every interval: kept open.
+            stat = self.processes.stat(pid, keep=not scan or pid in gpu or pid in self._top)
             if not stat:
                 self._last.pop(pid, None)
                 continue
@@ -222,6 +273,7 @@ class ProcessCpuCollector:
             self.processes.forget_exited(starts)
             busy = sorted((s, p) for p, s in shares.items() if s > 0)
             self._top = {p for _, p in busy[-self.top_n :]} if self.top_n > 0 else set()
+            self.processes.keep_open(gpu | self._top)
         for pid in sorted((gpu | self._top) & set(shares)):
             info = self.processes.info(pid, starts[pid])
             yield Point("tailsight.process.cpu.utilization", shares[pid], info.attributes())

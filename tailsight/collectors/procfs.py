@@ -13,58 +13,71 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tailsight.collectors.base import CounterSet, Point
+from tailsight.collectors.files import KeptFiles, read_once
 
 log = logging.getLogger(__name__)
 
 PRESSURE_RESOURCES = ("cpu", "memory", "io")
 
 
-def read_cpu_times(procfs_root: Path) -> tuple[int, int] | None:
-    """``(busy, total)`` jiffies of all CPUs from the ``cpu`` line of ``/proc/stat``."""
-    try:
-        with (procfs_root / "stat").open() as f:
-            line = f.readline()
-    except OSError:
-        return None
-    fields = line.split()
-    if not fields or fields[0] != "cpu":
+def parse_cpu_times(data: bytes) -> tuple[int, int] | None:
+    """``(busy, total)`` jiffies of all CPUs from the ``cpu`` line of ``/proc/stat``'s bytes."""
+    fields = data[: data.find(b"\n")].split()
+    if not fields or fields[0] != b"cpu":
         return None
     # user nice system idle iowait irq softirq steal (guest time is already in user/nice).
-    values = [int(v) for v in fields[1:9]]
+    try:
+        values = [int(v) for v in fields[1:9]]
+    except ValueError:
+        return None
     idle = values[3] + (values[4] if len(values) > 4 else 0)
     total = sum(values)
     return total - idle, total
 
 
-def read_pressure(procfs_root: Path, resource: str) -> float | None:
-    """PSI ``some avg10`` of ``cpu``/``memory``/``io`` as 0..1, ``None`` without PSI."""
-    try:
-        text = (procfs_root / "pressure" / resource).read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("some "):
+def parse_pressure(data: bytes) -> float | None:
+    """PSI ``some avg10`` from a ``/proc/pressure/<resource>`` file's bytes, as 0..1."""
+    for line in data.splitlines():
+        if line.startswith(b"some "):
             for part in line.split()[1:]:
-                key, _, value = part.partition("=")
-                if key == "avg10":
-                    return float(value) / 100.0
+                key, _, value = part.partition(b"=")
+                if key == b"avg10":
+                    try:
+                        return float(value) / 100.0
+                    except ValueError:
+                        return None
     return None
 
 
-def read_snmp(procfs_root: Path, proto: str, field: str) -> int | None:
-    """One field of ``/proc/net/snmp`` (header line and value line per protocol)."""
-    try:
-        lines = (procfs_root / "net" / "snmp").read_text().splitlines()
-    except OSError:
-        return None
-    prefix = f"{proto}:"
-    rows = [line.split()[1:] for line in lines if line.startswith(prefix)]
-    if len(rows) < 2 or field not in rows[0]:
+def parse_snmp(data: bytes, proto: str, field: str) -> int | None:
+    """One field of ``/proc/net/snmp``'s bytes (a header line and a value line per protocol)."""
+    prefix = f"{proto}:".encode()
+    rows = [line.split()[1:] for line in data.splitlines() if line.startswith(prefix)]
+    name = field.encode()
+    if len(rows) < 2 or name not in rows[0]:
         return None
     try:
-        return int(rows[1][rows[0].index(field)])
+        return int(rows[1][rows[0].index(name)])
     except (IndexError, ValueError):
         return None
+
+
+def read_cpu_times(procfs_root: Path) -> tuple[int, int] | None:
+    """``(busy, total)`` jiffies of all CPUs from ``/proc/stat``."""
+    data = read_once(str(procfs_root / "stat"))
+    return None if data is None else parse_cpu_times(data)
+
+
+def read_pressure(procfs_root: Path, resource: str) -> float | None:
+    """PSI ``some avg10`` of ``cpu``/``memory``/``io`` as 0..1, ``None`` without PSI."""
+    data = read_once(str(procfs_root / "pressure" / resource))
+    return None if data is None else parse_pressure(data)
+
+
+def read_snmp(procfs_root: Path, proto: str, field: str) -> int | None:
+    """One field of ``/proc/net/snmp``."""
+    data = read_once(str(procfs_root / "net" / "snmp"))
+    return None if data is None else parse_snmp(data, proto, field)
 
 
 class HostCollector:
@@ -79,11 +92,23 @@ class HostCollector:
     def __init__(self, procfs_root: Path | str = "/proc") -> None:
         self.root = Path(procfs_root)
         self.counters = CounterSet(bits=64)
+        self.files = KeptFiles()
+        self._paths = {
+            "stat": str(self.root / "stat"),
+            "snmp": str(self.root / "net" / "snmp"),
+            **{r: str(self.root / "pressure" / r) for r in PRESSURE_RESOURCES},
+        }
         self._cpu: tuple[int, int] | None = None
+        self.cpu_now: tuple[int, int] | None = None  # this interval's reading, for process CPU
         self._missing_logged = False
 
+    def close(self) -> None:
+        self.files.close()
+
     def collect(self) -> Iterator[Point]:
-        cpu = read_cpu_times(self.root)
+        read = self.files.read
+        data = read(self._paths["stat"])
+        cpu = self.cpu_now = None if data is None else parse_cpu_times(data)
         if cpu is not None:
             last, self._cpu = self._cpu, cpu
             if last is not None and cpu[1] > last[1]:
@@ -91,7 +116,8 @@ class HostCollector:
                 yield Point("system.cpu.utilization", min(max(busy, 0.0), 1.0))
         have_psi = False
         for resource in PRESSURE_RESOURCES:
-            value = read_pressure(self.root, resource)
+            data = read(self._paths[resource])
+            value = None if data is None else parse_pressure(data)
             if value is not None:
                 have_psi = True
                 yield Point(
@@ -100,6 +126,7 @@ class HostCollector:
         if not have_psi and not self._missing_logged:
             self._missing_logged = True
             log.info("no pressure stall information under %s/pressure", self.root)
-        retrans = read_snmp(self.root, "Tcp", "RetransSegs")
+        data = read(self._paths["snmp"])
+        retrans = None if data is None else parse_snmp(data, "Tcp", "RetransSegs")
         if retrans is not None:
             yield Point("tailsight.tcp.retransmits", self.counters.update(("tcp",), retrans))

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tailsight.collectors.base import CounterSet, Point
-from tailsight.collectors.net import IntFiles
+from tailsight.collectors.files import KeptFiles
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class RdmaCollector:
         self.counters = CounterSet(bits=64)
         self._names: dict[Path, str] = {}
         self._files: dict[Path, list[tuple[str, str]]] = {}
-        self.files = IntFiles()
+        self.files = KeptFiles()
 
     def ports(self) -> list[tuple[str, Path]]:
         """``(interface name, port directory)`` of every RDMA port; none when no RDMA device."""
@@ -96,7 +96,7 @@ class RdmaCollector:
                     (metric, os.path.join(hw, fname)) for metric, fname in HW_COUNTERS.items()
                 ]
             for metric, path in files:
-                raw = self.files.read(path)
+                raw = self.files.read_int(path)
                 if raw is None:
                     continue
                 total = self.counters.update((metric, iface), raw)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,7 +14,7 @@ from tailsight.collectors.ethtool import (
     parse_ethtool_stats,
     pfc_pause_frames,
 )
-from tailsight.collectors.net import IntFiles, NetCollector
+from tailsight.collectors.net import NetCollector
 from tailsight.collectors.rdma import RdmaCollector
 from tests.collectors.conftest import (
     HOST_VIRTIO,
@@ -169,26 +168,6 @@ def test_container_networking_devices_are_skipped(tmp_path: Path) -> None:
         shutil.copytree(sysfs / "class/net/eth0", sysfs / "class/net" / name)
     points = list(NetCollector(sysfs, RecordedEthtool(tmp_path)).collect())
     assert {p.attributes["network.interface.name"] for p in points} == {"bond0", "eth0"}
-
-
-def test_kept_open_files_read_current_values(tmp_path: Path) -> None:
-    files = IntFiles(max_open=2)
-    a, b, c = (str(tmp_path / n) for n in "abc")
-    assert files.read(a) is None  # missing: nothing kept open
-    for path, value in ((a, 1), (b, 2), (c, 3)):
-        Path(path).write_text(f"{value}\n")
-    assert [files.read(a), files.read(b), files.read(c)] == [1, 2, 3]  # c: past max_open
-    for path, value in ((a, 41), (b, 42), (c, 43)):
-        Path(path).write_text(f"{value}\n")  # rewritten in place, as counters move
-    assert [files.read(a), files.read(b), files.read(c)] == [41, 42, 43]
-    # A file replaced by a new one (an interface gone and back) is read anew once forgotten.
-    Path(a).unlink()
-    Path(a).write_text("7\n")
-    files.forget(str(tmp_path) + os.sep)
-    assert files.read(a) == 7
-    Path(b).write_text("oops\n")
-    assert files.read(b) is None  # not an integer
-    files.close()
 
 
 def test_an_interface_that_goes_and_comes_back_is_read_afresh(gpu_node: Path) -> None:

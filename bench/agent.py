@@ -235,30 +235,29 @@ class DroppingExporter:
     """
 
     def __init__(self) -> None:
-        from opentelemetry.sdk.metrics.export import AggregationTemporality
-
-        self._preferred_temporality: dict[type, AggregationTemporality] = {}
-        self._preferred_aggregation: dict[type, Any] = {}
-        self._encoder = MetricsEncoder()
-        self.bytes = 0
-        self.exports = 0
-
-    def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> Any:
         from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
         from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
             ExportMetricsServiceRequest,
         )
-        from opentelemetry.sdk.metrics.export import MetricExportResult
+        from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricExportResult
 
+        self._preferred_temporality: dict[type, AggregationTemporality] = {}
+        self._preferred_aggregation: dict[type, Any] = {}
+        self._encoder = MetricsEncoder()
+        self._sdk_encode = encode_metrics
+        self._request = ExportMetricsServiceRequest
+        self._success = MetricExportResult.SUCCESS
+        self.bytes = 0
+        self.exports = 0
+
+    def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> Any:
         encoded = self._encoder.encode(metrics_data)
         request = (
-            encode_metrics(metrics_data)
-            if encoded is None
-            else ExportMetricsServiceRequest.FromString(encoded)
+            self._sdk_encode(metrics_data) if encoded is None else self._request.FromString(encoded)
         )
         self.bytes += len(request.SerializeToString())
         self.exports += 1
-        return MetricExportResult.SUCCESS
+        return self._success
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return True

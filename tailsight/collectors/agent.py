@@ -22,7 +22,7 @@ from typing import Any
 from tailsight import __version__
 from tailsight.collectors.base import AttrValue, Collector, Point
 from tailsight.collectors.catalogue import METRICS
-from tailsight.collectors.ethtool import EthtoolReader, IoctlEthtool
+from tailsight.collectors.ethtool import EthtoolReader
 from tailsight.collectors.net import NetCollector
 from tailsight.collectors.nvml import NvmlCollector
 from tailsight.collectors.otlp import collect_all
@@ -121,6 +121,6 @@ class NodeAgent:
             close = getattr(collector, "close", None)
             if close is not None:
                 close()
-            ethtool = getattr(collector, "ethtool", None)
-            if isinstance(ethtool, IoctlEthtool):
-                ethtool.close()
+            close_ethtool = getattr(getattr(collector, "ethtool", None), "close", None)
+            if close_ethtool is not None:
+                close_ethtool()

@@ -83,11 +83,15 @@ class CounterSet:
         self.bits = bits
         self._counters: dict[tuple[object, ...], MonotonicCounter] = {}
 
-    def update(self, key: tuple[object, ...], raw: float) -> float:
+    def counter(self, key: tuple[object, ...]) -> MonotonicCounter:
+        """The series' counter, for a collector that keeps it at hand between intervals."""
         counter = self._counters.get(key)
         if counter is None:
             counter = self._counters[key] = MonotonicCounter(self.bits)
-        return counter.update(raw)
+        return counter
+
+    def update(self, key: tuple[object, ...], raw: float) -> float:
+        return self.counter(key).update(raw)
 
     def restart_all(self) -> None:
         for counter in self._counters.values():

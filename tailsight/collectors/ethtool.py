@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
+from tailsight.collectors.files import KeptFiles
+
 log = logging.getLogger(__name__)
 
 SIOCETHTOOL = 0x8946
@@ -47,13 +49,15 @@ def parse_ethtool_stats(text: str) -> dict[str, int]:
     """``ethtool -S IFACE`` output → ``{name: value}``; lines that are not ``name: int`` are skipped."""
     out: dict[str, int] = {}
     for line in text.splitlines():
-        name, sep, value = line.strip().rpartition(":")
-        if not sep or not name:
-            continue
-        try:
-            out[name.strip()] = int(value.strip())
-        except ValueError:
-            continue
+        name, sep, value = line.rpartition(":")
+        if sep:
+            try:
+                number = int(value)  # int() takes the surrounding blanks itself
+            except ValueError:
+                continue
+            name = name.strip()
+            if name:
+                out[name] = number
     return out
 
 
@@ -79,23 +83,29 @@ def pfc_pause_frames(stats: Mapping[str, int]) -> dict[tuple[str, int], int]:
 
 
 class RecordedEthtool:
-    """Answers from saved ``ethtool -S`` output: ``<directory>/<interface>.txt``, one per interface."""
+    """Answers from saved ``ethtool -S`` output: ``<directory>/<interface>.txt``, one per interface.
+
+    Like the ioctl reader it makes one system call per interface and read: each file is
+    kept open and read again with ``pread`` (tests and benchmarks rewrite it in place as
+    counters move), and parsed again only when it changed.
+    """
 
     def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory)
-        # A saved file changes only when a test rewrites it: parse it again only then.
-        self._parsed: dict[str, tuple[str, dict[str, int]]] = {}
+        self._files = KeptFiles()
+        self._parsed: dict[str, tuple[bytes, dict[str, int]]] = {}
 
     def stats(self, interface: str) -> Mapping[str, int] | None:
-        try:
-            with open(os.path.join(self.directory, f"{interface}.txt")) as f:
-                text = f.read()
-        except OSError:
+        data = self._files.read(os.path.join(self.directory, f"{interface}.txt"), 16384)
+        if data is None:
             return None
         cached = self._parsed.get(interface)
-        if cached is None or cached[0] != text:
-            cached = self._parsed[interface] = (text, parse_ethtool_stats(text))
+        if cached is None or cached[0] != data:
+            cached = self._parsed[interface] = (data, parse_ethtool_stats(data.decode()))
         return cached[1]
+
+    def close(self) -> None:
+        self._files.close()
 
 
 class IoctlEthtool:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
-from tailsight.collectors.base import CounterSet, Point
+from tailsight.collectors.base import AttrValue, CounterSet, MonotonicCounter, Point
 from tailsight.collectors.ethtool import EthtoolReader, IoctlEthtool, pfc_stat_names
 from tailsight.collectors.files import KeptFiles
 
@@ -72,11 +73,10 @@ class NetCollector:
         self.exclude_prefixes = exclude_prefixes
         self.counters = CounterSet(bits=64)
         self.files = KeptFiles()
-        # Per interface, built once: (metric, direction, file) to read, and whether it has a
-        # device (driver statistics); the PFC stat names of its driver, found on first read.
-        self._plans: dict[str, tuple[list[tuple[str, str, str]], bool]] = {}
-        self._pfc_names: dict[str, dict[str, tuple[str, int]]] = {}
-        self._pfc_active: set[tuple[str, str, str, int]] = set()
+        # Per interface, built once: what to read and report (see _Plan); its PFC counters,
+        # found among its driver's statistics on first read.
+        self._plans: dict[str, _Plan] = {}
+        self._pfc: dict[str, list[_PfcSeries]] = {}
 
     def interfaces(self) -> list[str]:
         try:
@@ -90,69 +90,115 @@ class NetCollector:
             if (self.include_loopback or n != "lo") and not n.startswith(self.exclude_prefixes)
         ]
 
-    def _plan(self, iface: str) -> tuple[list[tuple[str, str, str]], bool]:
+    def _plan(self, iface: str) -> _Plan:
         plan = self._plans.get(iface)
         if plan is None:
             base = os.path.join(self.root, iface)
-            files = [
-                (metric, direction, os.path.join(base, "statistics", fname))
-                for metric, pair in _STATS.items()
-                for direction, fname in zip(("receive", "transmit"), pair, strict=True)
-            ]
-            # Only devices with hardware behind them have driver statistics worth asking for.
-            plan = self._plans[iface] = (files, os.path.exists(os.path.join(base, "device")))
+            counters = []
+            for metric, pair in _STATS.items():
+                for direction, fname in zip(("receive", "transmit"), pair, strict=True):
+                    attrs = {"network.interface.name": iface, "network.io.direction": direction}
+                    counters.append(
+                        (
+                            metric,
+                            os.path.join(base, "statistics", fname),
+                            self.counters.counter((metric, iface, direction)),
+                            attrs,
+                        )
+                    )
+            plan = self._plans[iface] = _Plan(
+                counters,
+                os.path.join(base, "speed"),
+                {"network.interface.name": iface},
+                # Only devices with hardware behind them have driver statistics worth asking for.
+                os.path.exists(os.path.join(base, "device")),
+            )
         return plan
 
     def collect(self) -> Iterator[Point]:
         interfaces = self.interfaces()
         for gone in set(self._plans) - set(interfaces):
             del self._plans[gone]
+            self._pfc.pop(gone, None)
             self.files.forget(os.path.join(self.root, gone) + os.sep)
+        read = self.files.read_int
         for iface in interfaces:
-            files, has_device = self._plan(iface)
-            for metric, direction, path in files:
-                raw = self.files.read_int(path)
-                if raw is None:
-                    continue
-                total = self.counters.update((metric, iface, direction), raw)
-                attrs = {"network.interface.name": iface, "network.io.direction": direction}
-                yield Point(metric, total, attrs)
-            speed = self.files.read_int(os.path.join(self.root, iface, "speed"))
+            plan = self._plan(iface)
+            for metric, path, counter, attrs in plan.counters:
+                raw = read(path)
+                if raw is not None:
+                    yield Point(metric, counter.update(raw), attrs)
+            speed = read(plan.speed)
             if speed is not None and speed > 0:  # -1 or EINVAL: unknown or link down
-                yield Point(
-                    "tailsight.nic.speed", speed * 1_000_000, {"network.interface.name": iface}
-                )
-            if has_device:
-                yield from self._pfc(iface)
+                yield Point("tailsight.nic.speed", speed * 1_000_000, plan.speed_attrs)
+            if plan.has_device:
+                yield from self._pause_frames(iface)
 
     def close(self) -> None:
         self.files.close()
 
-    def _pfc(self, iface: str) -> Iterator[Point]:
+    def _pause_frames(self, iface: str) -> Iterator[Point]:
         stats = self.ethtool.stats(iface)
         if not stats:
             return
-        names = self._pfc_names.get(iface)
-        if names is None or any(n not in stats for n in names):
-            names = self._pfc_names[iface] = pfc_stat_names(stats)
-        totals: dict[tuple[str, int], int] = {}
-        for name, prio_key in names.items():
-            totals[prio_key] = totals.get(prio_key, 0) + stats[name]
-        for (direction, prio), raw in sorted(totals.items()):
-            key = ("pfc", iface, direction, prio)
-            total = self.counters.update(key, raw)
+        series = self._pfc.get(iface)
+        if series is None or any(n not in stats for s in series for n in s.names):
+            series = self._pfc[iface] = self._pfc_series(iface, stats)
+        for s in series:
+            raw = 0
+            for name in s.names:
+                raw += stats[name]
+            total = s.counter.update(raw)
             # Fabrics run PFC on one or two priorities; a priority whose driver counter has
             # never left zero stays unreported (a series of zeros per unused class x NIC
             # costs the agent more than all the rest).
-            if raw == 0 and key not in self._pfc_active:
-                continue
-            self._pfc_active.add(key)
-            yield Point(
-                "tailsight.nic.pfc.pause_frames",
-                total,
+            if raw or s.active:
+                s.active = True
+                yield Point("tailsight.nic.pfc.pause_frames", total, s.attrs)
+
+    def _pfc_series(self, iface: str, stats: Mapping[str, int]) -> list[_PfcSeries]:
+        names: dict[tuple[str, int], list[str]] = {}
+        for name, key in pfc_stat_names(stats).items():
+            names.setdefault(key, []).append(name)
+        old = {(s.attrs["network.io.direction"], s.attrs["tailsight.pfc.priority"]): s.active
+               for s in self._pfc.get(iface, ())}  # fmt: skip
+        return [
+            _PfcSeries(
+                tuple(names[(direction, prio)]),
+                self.counters.counter(("pfc", iface, direction, prio)),
                 {
                     "network.interface.name": iface,
                     "network.io.direction": direction,
                     "tailsight.pfc.priority": prio,
                 },
+                old.get((direction, prio), False),
             )
+            for direction, prio in sorted(names)
+        ]
+
+
+class _Plan(NamedTuple):
+    """What to read of one interface: its counters as (metric, file, counter, attributes)."""
+
+    counters: list[tuple[str, str, MonotonicCounter, dict[str, AttrValue]]]
+    speed: str
+    speed_attrs: dict[str, AttrValue]
+    has_device: bool
+
+
+class _PfcSeries:
+    """One (direction, priority) of an interface: its driver stats, summed, and its counter."""
+
+    __slots__ = ("names", "counter", "attrs", "active")
+
+    def __init__(
+        self,
+        names: tuple[str, ...],
+        counter: MonotonicCounter,
+        attrs: dict[str, AttrValue],
+        active: bool,
+    ) -> None:
+        self.names = names
+        self.counter = counter
+        self.attrs = attrs
+        self.active = active

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from tailsight.collectors.base import CounterSet, Point
+from tailsight.collectors.base import AttrValue, CounterSet, MonotonicCounter, Point
 from tailsight.collectors.files import KeptFiles
 
 log = logging.getLogger(__name__)
@@ -57,17 +57,31 @@ class RdmaCollector:
         self.root = Path(sysfs_root) / "class" / "infiniband"
         self.counters = CounterSet(bits=64)
         self._names: dict[Path, str] = {}
-        self._files: dict[Path, list[tuple[str, str]]] = {}
+        self._files: dict[Path, list[tuple[str, str, MonotonicCounter, dict[str, AttrValue]]]] = {}
         self.files = KeptFiles()
+        # The ports found under the devices listed last time; found again when the list of
+        # devices changes or a counter cannot be read (a port went away).
+        self._devices: list[str] | None = None
+        self._ports: list[tuple[str, Path]] = []
 
     def ports(self) -> list[tuple[str, Path]]:
         """``(interface name, port directory)`` of every RDMA port; none when no RDMA device."""
-        out: list[tuple[str, Path]] = []
         try:
-            devices = sorted(self.root.iterdir())
+            devices = sorted(os.listdir(self.root))
         except OSError:
-            return out
-        for dev in devices:
+            devices = []
+        if devices != self._devices:
+            self._devices = devices
+            self._ports = self._find_ports(devices)
+            for gone in set(self._files) - {port for _, port in self._ports}:
+                del self._files[gone]  # a device removed (a VF, a driver reload): close its files
+                self._names.pop(gone, None)
+                self.files.forget(os.path.join(gone, "hw_counters") + os.sep)
+        return self._ports
+
+    def _find_ports(self, devices: list[str]) -> list[tuple[str, Path]]:
+        out: list[tuple[str, Path]] = []
+        for dev in (self.root / d for d in devices):
             try:
                 ports = sorted((dev / "ports").iterdir())
             except OSError:
@@ -83,21 +97,20 @@ class RdmaCollector:
         self.files.close()
 
     def collect(self) -> Iterator[Point]:
-        ports = self.ports()
-        for gone in set(self._files) - {port for _, port in ports}:
-            del self._files[gone]  # a device removed (a VF, a driver reload): close its files
-            self._names.pop(gone, None)
-            self.files.forget(os.path.join(gone, "hw_counters") + os.sep)
-        for iface, port in ports:
+        read = self.files.read_int
+        for iface, port in self.ports():
             files = self._files.get(port)
             if files is None:
                 hw = os.path.join(port, "hw_counters")
+                attrs: dict[str, AttrValue] = {"network.interface.name": iface}
                 files = self._files[port] = [
-                    (metric, os.path.join(hw, fname)) for metric, fname in HW_COUNTERS.items()
+                    (metric, os.path.join(hw, fname), self.counters.counter((metric, iface)), attrs)
+                    for metric, fname in HW_COUNTERS.items()
                 ]
-            for metric, path in files:
-                raw = self.files.read_int(path)
+            for metric, path, counter, attrs in files:
+                raw = read(path)
                 if raw is None:
+                    if not os.path.isdir(port):
+                        self._devices = None  # a port went away: look again next time
                     continue
-                total = self.counters.update((metric, iface), raw)
-                yield Point(metric, total, {"network.interface.name": iface})
+                yield Point(metric, counter.update(raw), attrs)

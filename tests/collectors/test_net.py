@@ -218,3 +218,8 @@ def test_an_rdma_port_that_goes_and_comes_back_is_read_afresh(gpu_node: Path) ->
     counter.write_text(f"{int(counter.read_text()) + 250}\n")
     assert ecn() == first + 250
     collector.close()
+
+
+def test_ethtool_text_lines_that_are_not_a_name_and_an_integer_are_skipped() -> None:
+    text = "NIC statistics:\n a: 1\n b c : 2\nfoo:bar: 3\n:4\nnoval:\n x: 5 6\n  y:\t-7 \nz: +8\nw: 1.5\n"
+    assert parse_ethtool_stats(text) == {"a": 1, "b c": 2, "foo:bar": 3, "y": -7, "z": 8}

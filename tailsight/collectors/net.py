@@ -97,7 +97,10 @@ class NetCollector:
             counters = []
             for metric, pair in _STATS.items():
                 for direction, fname in zip(("receive", "transmit"), pair, strict=True):
-                    attrs = {"network.interface.name": iface, "network.io.direction": direction}
+                    attrs: dict[str, AttrValue] = {
+                        "network.interface.name": iface,
+                        "network.io.direction": direction,
+                    }
                     counters.append(
                         (
                             metric,

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tailsight.collectors.base import AttrValue, CounterSet, Point
-from tailsight.collectors.processes import ProcessDirectory
+from tailsight.collectors.processes import ProcessDirectory, ProcessInfo
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,24 @@ class _Gpu:
     xid: int = 0
     throttle_seen: int = 0
     logged: set[str] = field(default_factory=set)
+    # The GPU's attributes with one more (task, error type, direction …), built once.
+    _with: dict[tuple[str, AttrValue], dict[str, AttrValue]] = field(default_factory=dict)
+    _processes: dict[ProcessInfo, dict[str, AttrValue]] = field(default_factory=dict)
+
+    def process_attrs(self, info: ProcessInfo) -> dict[str, AttrValue]:
+        """A process's series on this GPU: ``hw.id`` and who the process is."""
+        attrs = self._processes.get(info)
+        if attrs is None:
+            if len(self._processes) >= 4096:  # processes come and go
+                self._processes.clear()
+            attrs = self._processes[info] = {"hw.id": self.uuid, **info.attributes()}
+        return attrs
+
+    def attrs_with(self, key: str, value: AttrValue) -> dict[str, AttrValue]:
+        attrs = self._with.get((key, value))
+        if attrs is None:
+            attrs = self._with[(key, value)] = {**self.attrs, key: value}
+        return attrs
 
 
 def _handle_key(handle: Any) -> int:
@@ -258,7 +276,7 @@ class NvmlCollector:
             util = self._call(gpu, "nvmlDeviceGetUtilizationRates")
             if util is not None:
                 yield Point(
-                    "hw.gpu.utilization", util.gpu / 100.0, {**attrs, "hw.gpu.task": "general"}
+                    "hw.gpu.utilization", util.gpu / 100.0, gpu.attrs_with("hw.gpu.task", "general")
                 )
         mem = self._call(gpu, "nvmlDeviceGetMemoryInfo")
         if mem is not None:
@@ -275,9 +293,9 @@ class NvmlCollector:
             raw = self._call(gpu, "nvmlDeviceGetTotalEccErrors", etype, NVML_VOLATILE_ECC)
             if raw is not None:
                 total = self.counters.update((gpu.uuid, error_type), raw)
-                yield Point("hw.errors", total, {**attrs, "error.type": error_type})
+                yield Point("hw.errors", total, gpu.attrs_with("error.type", error_type))
         if self._events is not None and "xid" not in gpu.logged:
-            yield Point("hw.errors", float(gpu.xid), {**attrs, "error.type": "xid"})
+            yield Point("hw.errors", float(gpu.xid), gpu.attrs_with("error.type", "xid"))
         clock = self._call(gpu, "nvmlDeviceGetClockInfo", NVML_CLOCK_SM)
         if clock is not None:
             yield Point("tailsight.gpu.sm_clock", clock * 1e6, attrs)
@@ -291,7 +309,7 @@ class NvmlCollector:
                     yield Point(
                         "tailsight.gpu.throttle",
                         1.0 if reasons & bit else 0.0,
-                        {**attrs, "tailsight.throttle.reason": reason},
+                        gpu.attrs_with("tailsight.throttle.reason", reason),
                     )
 
     def _throttle_reasons(self, gpu: _Gpu) -> int | None:
@@ -321,7 +339,7 @@ class NvmlCollector:
                 for (direction, _, _), v in zip(directions, values, strict=True):
                     total = self.counters.update((gpu.uuid, "pcie", direction), v.value.ullVal)
                     yield Point(
-                        "hw.gpu.io", total, {**gpu.attrs, "network.io.direction": direction}
+                        "hw.gpu.io", total, gpu.attrs_with("network.io.direction", direction)
                     )
                 return
             gpu.pcie_counters = False
@@ -335,7 +353,7 @@ class NvmlCollector:
             if elapsed is not None:
                 total += kib_s * 1024.0 * elapsed
             self._pcie_total[key] = total
-            yield Point("hw.gpu.io", total, {**gpu.attrs, "network.io.direction": direction})
+            yield Point("hw.gpu.io", total, gpu.attrs_with("network.io.direction", direction))
 
     def _processes(self, gpu: _Gpu, pids: set[int]) -> Iterator[Point]:
         running = self._call(gpu, "nvmlDeviceGetComputeRunningProcesses") or []
@@ -352,7 +370,7 @@ class NvmlCollector:
                 self._note(gpu, "mps", "MPS server seen: reporting its clients, not the server")
                 continue
             pids.add(pid)
-            attrs = {"hw.id": gpu.uuid, **info.attributes()}
+            attrs = gpu.process_attrs(info)
             if shares is not None:
                 yield Point("tailsight.gpu.process.utilization", shares.get(pid, 0.0), attrs)
             used = memory.get(pid)

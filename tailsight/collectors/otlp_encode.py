@@ -68,12 +68,16 @@ class MetricsEncoder:
         from opentelemetry.sdk.metrics.export import Gauge, Sum
 
         self._gauge, self._sum = Gauge, Sum
-        self._attrs: dict[tuple[tuple[str, Any], ...], bytes] = {}
+        self._attrs: dict[tuple[tuple[str, Any], ...], tuple[bytes, bytes]] = {}
+        self._metric_heads: dict[tuple[str, str, str], bytes] = {}
 
-    def _point_attributes(self, attributes: Mapping[str, Any] | None) -> bytes | None:
-        if not attributes:
-            return b""
-        key = tuple(attributes.items())
+    def _heads(self, attributes: Mapping[str, Any] | None) -> tuple[bytes, bytes] | None:
+        """A data point's opening bytes — field key, length, attributes — for a gauge and a sum.
+
+        Every point's body after its attributes has a fixed size (times and an 8-byte value),
+        so the whole opening is cached per attribute set; ``None``: not ours to encode.
+        """
+        key = tuple(attributes.items()) if attributes else ()
         try:
             cached = self._attrs.get(key)
         except TypeError:  # an unhashable (array) value: not cached, and not ours to encode
@@ -84,7 +88,10 @@ class MetricsEncoder:
                 return None
             if len(self._attrs) >= _ATTR_CACHE_MAX:
                 self._attrs.clear()
-            self._attrs[key] = cached = encoded
+            cached = self._attrs[key] = (
+                b"\x0a" + varint(len(encoded) + _GAUGE_DOUBLE.size) + encoded,
+                b"\x0a" + varint(len(encoded) + _SUM_DOUBLE.size) + encoded,
+            )
         return cached
 
     def _metric(self, metric: Any) -> bytes | None:
@@ -93,19 +100,24 @@ class MetricsEncoder:
         if not is_sum and not isinstance(data, self._gauge):
             return None
         points = bytearray()
+        heads = self._heads
         for dp in data.data_points:
-            attrs = self._point_attributes(dp.attributes)
-            if attrs is None or dp.exemplars:
+            head = heads(dp.attributes)
+            if head is None or dp.exemplars:
                 return None
-            value, t = dp.value, dp.time_unix_nano
+            value = dp.value
             as_int = isinstance(value, int)
             if is_sum:  # cumulative: the start time too
+                points += head[1]
                 pack = (_SUM_INT if as_int else _SUM_DOUBLE).pack
-                body = pack(0x11, dp.start_time_unix_nano, 0x19, t, 0x31 if as_int else 0x21, value)
+                t = dp.time_unix_nano
+                points += pack(
+                    0x11, dp.start_time_unix_nano, 0x19, t, 0x31 if as_int else 0x21, value
+                )
             else:
+                points += head[0]
                 pack = (_GAUGE_INT if as_int else _GAUGE_DOUBLE).pack
-                body = pack(0x19, t, 0x31 if as_int else 0x21, value)
-            points += _field(0x0A, attrs + body)
+                points += pack(0x19, dp.time_unix_nano, 0x31 if as_int else 0x21, value)
         if is_sum:
             # Sum: aggregation_temporality = 2, is_monotonic = 3 (zero values omitted).
             if data.aggregation_temporality:
@@ -113,12 +125,17 @@ class MetricsEncoder:
             if data.is_monotonic:
                 points += b"\x18\x01"
         tag = 0x3A if is_sum else 0x2A  # Metric.sum = 7, Metric.gauge = 5
-        head = _field(0x0A, metric.name.encode("utf-8"))
-        if metric.description:
-            head += _field(0x12, metric.description.encode("utf-8"))
-        if metric.unit:
-            head += _field(0x1A, metric.unit.encode("utf-8"))
-        return head + _field(tag, bytes(points))
+        names = (metric.name, metric.description, metric.unit)
+        opening = self._metric_heads.get(names)
+        if opening is None:
+            opening = _field(0x0A, metric.name.encode("utf-8"))
+            if metric.description:
+                opening += _field(0x12, metric.description.encode("utf-8"))
+            if metric.unit:
+                opening += _field(0x1A, metric.unit.encode("utf-8"))
+            if len(self._metric_heads) < _ATTR_CACHE_MAX:
+                self._metric_heads[names] = opening
+        return opening + _field(tag, bytes(points))
 
     def encode(self, data: Any) -> bytes | None:
         """``ExportMetricsServiceRequest`` bytes for ``data``, or ``None`` (use the SDK's encoder)."""

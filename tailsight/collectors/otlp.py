@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections import defaultdict
@@ -226,6 +227,8 @@ class OtlpMetricsBridge:
         metrics: the catalogue metrics to create instruments for (default: all).
         report_unchanged: report every series every interval, moved or not.
         clock: wall-clock seconds (tests and benchmarks step it).
+        timer: export every ``interval_s`` on the reader's own thread; without it only
+            :meth:`force_flush` exports (a benchmark that drives each cycle itself).
     """
 
     def __init__(
@@ -238,6 +241,7 @@ class OtlpMetricsBridge:
         metrics: Iterable[str] | None = None,
         report_unchanged: bool = False,
         clock: Callable[[], float] = time.time,
+        timer: bool = True,
     ) -> None:
         from opentelemetry.metrics import CallbackOptions, Observation
         from opentelemetry.sdk.metrics import (
@@ -250,7 +254,9 @@ class OtlpMetricsBridge:
         from opentelemetry.sdk.resources import Resource
 
         self.snapshot = _Snapshot(collectors, interval_s, report_unchanged, clock)
-        reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval_s * 1000)
+        reader = PeriodicExportingMetricReader(
+            exporter, export_interval_millis=interval_s * 1000 if timer else math.inf
+        )
 
         class NoExemplars(ExemplarReservoir):
             def offer(self, *args: Any, **kwargs: Any) -> None:

@@ -23,7 +23,6 @@ import logging
 import math
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any
 
@@ -135,33 +134,36 @@ class _Snapshot:
         w = ROLLUP_WINDOW_S
         return (now + 1.25 * self._interval_s) // w != now // w
 
-    def _to_report(self, points: list[Point]) -> list[Point]:
+    def _refresh(self) -> None:
+        """Read every collector and keep, per metric, the points this cycle reports."""
         report_all = self.report_all(self._clock())
         if report_all:
             self._reported = {}  # rebuilt from this cycle: series that went away are forgotten
         reported = self._reported
-        out = []
-        for p in points:
-            if p.metric in SKIPPABLE:
-                key = (p.metric, tuple(p.attributes.items()))
+        grouped: dict[str, list[Point]] = {}
+        n = 0
+        for p in collect_all(self._collectors, stamp=False):
+            metric = p.metric
+            if metric in SKIPPABLE:
+                key = (metric, tuple(p.attributes.items()))
                 if not report_all and reported.get(key) == p.value:
                     continue
                 reported[key] = p.value
-            out.append(p)
-        return out
+            group = grouped.get(metric)
+            if group is None:
+                group = grouped[metric] = []
+            group.append(p)
+            n += 1
+        self._by_metric = grouped
+        self.cycles += 1
+        self.reported_points += n
 
     def points(self, metric: str) -> list[Point]:
         with self._lock:
             now = time.monotonic()
             if now - self._taken > self._max_age:
-                grouped: dict[str, list[Point]] = defaultdict(list)
-                report = self._to_report(collect_all(self._collectors, stamp=False))
-                for p in report:
-                    grouped[p.metric].append(p)
-                self._by_metric = dict(grouped)
+                self._refresh()
                 self._taken = now
-                self.cycles += 1
-                self.reported_points += len(report)
             return self._by_metric.get(metric, [])
 
 

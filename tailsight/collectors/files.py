@@ -41,15 +41,19 @@ class KeptFiles:
         self.max_open = max_open
         self._fds: dict[str, int] = {}
 
+    def _fd(self, path: str) -> int | None:
+        """The file's kept descriptor, opened now if need be; ``None`` past ``max_open``."""
+        fd = self._fds.get(path)
+        if fd is None and len(self._fds) < self.max_open:
+            fd = self._fds[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        return fd
+
     def read(self, path: str, size: int = _CHUNK) -> bytes | None:
         """The file's content (all of it, however long); ``None`` when it cannot be read."""
-        fd = self._fds.get(path)
         try:
+            fd = self._fd(path)
             if fd is None:
-                if len(self._fds) >= self.max_open:
-                    return read_once(path)
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-                self._fds[path] = fd
+                return read_once(path)
             data = os.pread(fd, size, 0)
             while len(data) % size == 0 and data:  # longer than one read: go on
                 more = os.pread(fd, size, len(data))
@@ -63,14 +67,9 @@ class KeptFiles:
 
     def read_int(self, path: str) -> int | None:
         """An integer file (a sysfs counter); ``None`` when unreadable or not an integer."""
-        fd = self._fds.get(path)
         try:
-            if fd is None:
-                if len(self._fds) >= self.max_open:
-                    return read_int(path)
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-                self._fds[path] = fd
-            return int(os.pread(fd, 64, 0))
+            fd = self._fd(path)
+            return read_int(path) if fd is None else int(os.pread(fd, 64, 0))
         except OSError:
             self._close(path)
             return None

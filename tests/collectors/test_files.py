@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from tailsight.collectors.files import KeptFiles
+from tailsight.collectors.procfs import HostCollector
 
 
 def test_kept_open_files_read_current_values(tmp_path: Path) -> None:
@@ -57,3 +59,19 @@ def test_procfs_files_read_again_through_one_descriptor() -> None:
     uptime = [files.read("/proc/uptime") for _ in range(2)]
     assert all(u and float(u.split()[0]) > 0 for u in uptime)
     files.close()
+
+
+def test_the_host_collector_reads_the_real_procfs_again_through_kept_descriptors() -> None:
+    # /proc/stat, /proc/net/snmp and /proc/pressure/* are seq files: each read from offset
+    # 0 renders them afresh, so the second collection sees moved counters, not a stale copy.
+    collector = HostCollector("/proc")
+    first = {p.metric for p in collector.collect()}
+    sum(range(3_000_000))  # some CPU time passes
+    time.sleep(0.05)
+    second = list(collector.collect())
+    assert "tailsight.tcp.retransmits" in first
+    assert "system.cpu.utilization" in {p.metric for p in second}
+    assert len(collector.files) >= 2  # stat and snmp at least, kept open
+    assert collector.cpu_now is not None and collector.cpu_now[1] > 0
+    collector.close()
+    assert len(collector.files) == 0

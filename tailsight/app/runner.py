@@ -72,6 +72,10 @@ class AsgiServer:
         )
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def config(self) -> uvicorn.Config:
+        return self._server.config
+
     def routes(self) -> list[Any]:
         return []
 

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tailsight.app.launch import UpFailed, UpServer
 from tailsight.storage import Store, open_store
 from tailsight.storage.migrations import migrate
 
@@ -36,74 +32,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class UpProcess:
-    """A `tailsight up` subprocess on free loopback ports."""
+class UpProcess(UpServer):
+    """A `tailsight up` subprocess on free loopback ports, its log beside its data directory."""
 
     def __init__(self, data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
-        self.data_dir = data_dir
-        self.api_port = free_port()
-        self.otlp_http_port = free_port()
-        self.otlp_grpc_port = free_port()
-        self.log = data_dir.parent / f"up-{self.api_port}.log"
-        cmd = [
-            sys.executable,
-            "-m",
-            "tailsight",
-            "up",
-            "--data-dir",
-            str(data_dir),
-            "--api-port",
-            str(self.api_port),
-            "--otlp-http-port",
-            str(self.otlp_http_port),
-            "--otlp-grpc-port",
-            str(self.otlp_grpc_port),
+        api_port = free_port()
+        super().__init__(
+            data_dir,
             *extra,
-        ]
-        self._log_file = self.log.open("wb")
-        self.proc = subprocess.Popen(
-            cmd,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            api_port=api_port,
+            otlp_http_port=free_port(),
+            otlp_grpc_port=free_port(),
+            log=data_dir.parent / f"up-{api_port}.log",
+            env=env,
             cwd=REPO,
         )
 
-    @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
-
     def wait_healthy(self, timeout: float = 20.0) -> float:
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"tailsight up exited {self.proc.returncode}:\n{self.output()}"
-                )
-            try:
-                with urllib.request.urlopen(self.api + "/api/v1/health", timeout=1) as r:
-                    if r.status == 200:
-                        return time.monotonic() - started
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"not healthy in {timeout}s:\n{self.output()}")
-
-    def output(self) -> str:
-        if not self._log_file.closed:
-            self._log_file.flush()
-        return self.log.read_text(errors="replace")
-
-    def stop(self, timeout: float = 20.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log_file.close()
-        return self.proc.returncode
+        try:
+            return super().wait_healthy(timeout)
+        except UpFailed as exc:
+            raise AssertionError(f"{exc}:\n{self.output()}") from None
 
 
 @pytest.fixture

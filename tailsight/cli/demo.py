@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,6 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
+from tailsight.app.launch import UpFailed, UpServer
 from tailsight.cli import CliError
 from tailsight.sim.demo import COARSE, FINE, LIVE, LiveFaults, demo_scenario
 from tailsight.sim.faults import truth
@@ -84,25 +83,6 @@ class Progress:
         self.out.flush()
 
 
-def _wait_healthy(
-    api: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            lines = [x for x in log.read_text(errors="replace").splitlines() if x.strip()]
-            last = lines[-1] if lines else "no output"
-            raise CliError(f"tailsight up exited with status {proc.returncode}: {last} (log {log})")
-        try:
-            with urllib.request.urlopen(api + "/api/v1/health", timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise CliError(f"tailsight up was not healthy within {timeout:.0f}s; see {log}")
-
-
 def _serves(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:
@@ -155,15 +135,6 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _die_with_parent() -> None:
-    """In the child: SIGTERM it when the demo dies, even by SIGKILL (Linux ``PR_SET_PDEATHSIG``)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-
-
 def run(args: argparse.Namespace) -> int:
     began = time.monotonic()
     try:
@@ -181,48 +152,28 @@ def run(args: argparse.Namespace) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "up.log"
     host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
-    api = f"http://{host}:{args.api_port}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "tailsight",
-        "up",
-        "--data-dir",
-        str(data_dir / "store"),
-        "--host",
-        args.host,
-        "--api-port",
-        str(args.api_port),
-        "--otlp-http-port",
-        str(args.otlp_http_port),
-        "--otlp-grpc-port",
-        str(args.otlp_grpc_port),
-    ]
     print(f"starting tailsight up on a fresh store in {data_dir} (log {log})", file=sys.stderr)
     # SIGTERM (e.g. from a supervisor or `timeout`) unwinds like Ctrl-C, so the server is stopped.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    with log.open("wb") as log_file:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=dict(os.environ),
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-        try:
-            _wait_healthy(api, proc, log)
-            _run_demo(args, api, host, history, fine, every, live_for, began, data_dir)
-        except SendError as exc:
-            raise CliError(f"{exc} (server log: {log})") from None
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+    server = UpServer(
+        data_dir / "store",
+        api_port=args.api_port,
+        otlp_http_port=args.otlp_http_port,
+        otlp_grpc_port=args.otlp_grpc_port,
+        log=log,
+        host=args.host,
+        connect_host=host,
+        die_with_parent=True,
+    )
+    try:
+        server.wait_healthy(60.0)
+        _run_demo(args, server.api, host, history, fine, every, live_for, began, data_dir)
+    except UpFailed as exc:
+        raise CliError(str(exc)) from None
+    except SendError as exc:
+        raise CliError(f"{exc} (server log: {log})") from None
+    finally:
+        server.stop(30.0)
     print("demo stopped; data kept in " + str(data_dir), file=sys.stderr)
     return 0
 

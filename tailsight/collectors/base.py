@@ -27,6 +27,15 @@ class Point(NamedTuple):
     time_ns: int = 0
 
 
+class CounterFile(NamedTuple):
+    """A kernel counter file read every interval, and the series it feeds."""
+
+    metric: str
+    path: str
+    counter: MonotonicCounter
+    attributes: Mapping[str, AttrValue]
+
+
 class Collector(Protocol):
     """Reads one source (NVML, a sysfs tree, a switch …) and yields its points.
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from tailsight.collectors.base import AttrValue, CounterSet, MonotonicCounter, Point
+from tailsight.collectors.base import AttrValue, CounterFile, CounterSet, MonotonicCounter, Point
 from tailsight.collectors.ethtool import EthtoolReader, IoctlEthtool, pfc_stat_names
 from tailsight.collectors.files import KeptFiles
 
@@ -94,21 +94,16 @@ class NetCollector:
         plan = self._plans.get(iface)
         if plan is None:
             base = os.path.join(self.root, iface)
-            counters = []
-            for metric, pair in _STATS.items():
-                for direction, fname in zip(("receive", "transmit"), pair, strict=True):
-                    attrs: dict[str, AttrValue] = {
-                        "network.interface.name": iface,
-                        "network.io.direction": direction,
-                    }
-                    counters.append(
-                        (
-                            metric,
-                            os.path.join(base, "statistics", fname),
-                            self.counters.counter((metric, iface, direction)),
-                            attrs,
-                        )
-                    )
+            counters = [
+                CounterFile(
+                    metric,
+                    os.path.join(base, "statistics", fname),
+                    self.counters.counter((metric, iface, direction)),
+                    {"network.interface.name": iface, "network.io.direction": direction},
+                )
+                for metric, pair in _STATS.items()
+                for direction, fname in zip(("receive", "transmit"), pair, strict=True)
+            ]
             plan = self._plans[iface] = _Plan(
                 counters,
                 os.path.join(base, "speed"),
@@ -127,10 +122,10 @@ class NetCollector:
         read = self.files.read_int
         for iface in interfaces:
             plan = self._plan(iface)
-            for metric, path, counter, attrs in plan.counters:
-                raw = read(path)
+            for f in plan.counters:
+                raw = read(f.path)
                 if raw is not None:
-                    yield Point(metric, counter.update(raw), attrs)
+                    yield Point(f.metric, f.counter.update(raw), f.attributes)
             speed = read(plan.speed)
             if speed is not None and speed > 0:  # -1 or EINVAL: unknown or link down
                 yield Point("tailsight.nic.speed", speed * 1_000_000, plan.speed_attrs)
@@ -163,10 +158,10 @@ class NetCollector:
         names: dict[tuple[str, int], list[str]] = {}
         for name, key in pfc_stat_names(stats).items():
             names.setdefault(key, []).append(name)
-        old = {(s.attrs["network.io.direction"], s.attrs["tailsight.pfc.priority"]): s.active
-               for s in self._pfc.get(iface, ())}  # fmt: skip
+        active = {s.key: s.active for s in self._pfc.get(iface, ())}
         return [
             _PfcSeries(
+                (direction, prio),
                 tuple(names[(direction, prio)]),
                 self.counters.counter(("pfc", iface, direction, prio)),
                 {
@@ -174,16 +169,16 @@ class NetCollector:
                     "network.io.direction": direction,
                     "tailsight.pfc.priority": prio,
                 },
-                old.get((direction, prio), False),
+                active.get((direction, prio), False),
             )
             for direction, prio in sorted(names)
         ]
 
 
 class _Plan(NamedTuple):
-    """What to read of one interface: its counters as (metric, file, counter, attributes)."""
+    """What to read of one interface."""
 
-    counters: list[tuple[str, str, MonotonicCounter, dict[str, AttrValue]]]
+    counters: list[CounterFile]
     speed: str
     speed_attrs: dict[str, AttrValue]
     has_device: bool
@@ -192,15 +187,17 @@ class _Plan(NamedTuple):
 class _PfcSeries:
     """One (direction, priority) of an interface: its driver stats, summed, and its counter."""
 
-    __slots__ = ("names", "counter", "attrs", "active")
+    __slots__ = ("key", "names", "counter", "attrs", "active")
 
     def __init__(
         self,
+        key: tuple[str, int],
         names: tuple[str, ...],
         counter: MonotonicCounter,
         attrs: dict[str, AttrValue],
         active: bool,
     ) -> None:
+        self.key = key
         self.names = names
         self.counter = counter
         self.attrs = attrs

@@ -61,8 +61,10 @@ def pod_uid_of(cgroup_text: str) -> str | None:
     return None
 
 
-def parse_stat(data: bytes) -> tuple[int, int] | None:
+def parse_stat(data: bytes | None) -> tuple[int, int] | None:
     """``(starttime, utime + stime)`` in clock ticks from ``/proc/<pid>/stat``'s bytes."""
+    if data is None:
+        return None
     # comm may hold spaces and parentheses: the fields start after the last ')'.
     fields = data[data.rfind(b")") + 2 :].split()
     try:
@@ -73,8 +75,7 @@ def parse_stat(data: bytes) -> tuple[int, int] | None:
 
 def read_stat(procfs_root: Path, pid: int) -> tuple[int, int] | None:
     """``(starttime, utime + stime)`` in clock ticks from ``/proc/<pid>/stat``."""
-    data = read_once(os.path.join(procfs_root, str(pid), "stat"))
-    return None if data is None else parse_stat(data)
+    return parse_stat(read_once(os.path.join(procfs_root, str(pid), "stat")))
 
 
 class PodDirectory:
@@ -126,8 +127,7 @@ class ProcessDirectory:
         if path is None:
             path = os.path.join(self.root, str(pid), "stat")
             if not keep:
-                data = read_once(path)
-                return None if data is None else parse_stat(data)
+                return parse_stat(read_once(path))
             self._stat_paths[pid] = path
         data = self._stats.read(path, 1024)
         if data is None:  # exited: a later process under this pid is opened afresh
@@ -243,8 +243,7 @@ class ProcessCpuCollector:
         if self.host_cpu is not None:
             cpu = self.host_cpu()
         else:
-            data = self._files.read(self._stat_path)
-            cpu = None if data is None else parse_cpu_times(data)
+            cpu = parse_cpu_times(self._files.read(self._stat_path))
         if cpu is None:
             return
         host_total = cpu[1]

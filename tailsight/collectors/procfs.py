@@ -20,8 +20,13 @@ log = logging.getLogger(__name__)
 PRESSURE_RESOURCES = ("cpu", "memory", "io")
 
 
-def parse_cpu_times(data: bytes) -> tuple[int, int] | None:
-    """``(busy, total)`` jiffies of all CPUs from the ``cpu`` line of ``/proc/stat``'s bytes."""
+def parse_cpu_times(data: bytes | None) -> tuple[int, int] | None:
+    """``(busy, total)`` jiffies of all CPUs from the ``cpu`` line of ``/proc/stat``'s bytes.
+
+    Like every parser here it takes ``None`` (the file could not be read) and gives ``None``.
+    """
+    if data is None:
+        return None
     fields = data[: data.find(b"\n")].split()
     if not fields or fields[0] != b"cpu":
         return None
@@ -35,8 +40,10 @@ def parse_cpu_times(data: bytes) -> tuple[int, int] | None:
     return total - idle, total
 
 
-def parse_pressure(data: bytes) -> float | None:
+def parse_pressure(data: bytes | None) -> float | None:
     """PSI ``some avg10`` from a ``/proc/pressure/<resource>`` file's bytes, as 0..1."""
+    if data is None:
+        return None
     for line in data.splitlines():
         if line.startswith(b"some "):
             for part in line.split()[1:]:
@@ -49,8 +56,10 @@ def parse_pressure(data: bytes) -> float | None:
     return None
 
 
-def parse_snmp(data: bytes, proto: str, field: str) -> int | None:
+def parse_snmp(data: bytes | None, proto: str, field: str) -> int | None:
     """One field of ``/proc/net/snmp``'s bytes (a header line and a value line per protocol)."""
+    if data is None:
+        return None
     prefix = f"{proto}:".encode()
     rows = [line.split()[1:] for line in data.splitlines() if line.startswith(prefix)]
     name = field.encode()
@@ -64,20 +73,17 @@ def parse_snmp(data: bytes, proto: str, field: str) -> int | None:
 
 def read_cpu_times(procfs_root: Path) -> tuple[int, int] | None:
     """``(busy, total)`` jiffies of all CPUs from ``/proc/stat``."""
-    data = read_once(str(procfs_root / "stat"))
-    return None if data is None else parse_cpu_times(data)
+    return parse_cpu_times(read_once(str(procfs_root / "stat")))
 
 
 def read_pressure(procfs_root: Path, resource: str) -> float | None:
     """PSI ``some avg10`` of ``cpu``/``memory``/``io`` as 0..1, ``None`` without PSI."""
-    data = read_once(str(procfs_root / "pressure" / resource))
-    return None if data is None else parse_pressure(data)
+    return parse_pressure(read_once(str(procfs_root / "pressure" / resource)))
 
 
 def read_snmp(procfs_root: Path, proto: str, field: str) -> int | None:
     """One field of ``/proc/net/snmp``."""
-    data = read_once(str(procfs_root / "net" / "snmp"))
-    return None if data is None else parse_snmp(data, proto, field)
+    return parse_snmp(read_once(str(procfs_root / "net" / "snmp")), proto, field)
 
 
 class HostCollector:
@@ -107,8 +113,7 @@ class HostCollector:
 
     def collect(self) -> Iterator[Point]:
         read = self.files.read
-        data = read(self._paths["stat"])
-        cpu = self.cpu_now = None if data is None else parse_cpu_times(data)
+        cpu = self.cpu_now = parse_cpu_times(read(self._paths["stat"]))
         if cpu is not None:
             last, self._cpu = self._cpu, cpu
             if last is not None and cpu[1] > last[1]:
@@ -116,8 +121,7 @@ class HostCollector:
                 yield Point("system.cpu.utilization", min(max(busy, 0.0), 1.0))
         have_psi = False
         for resource in PRESSURE_RESOURCES:
-            data = read(self._paths[resource])
-            value = None if data is None else parse_pressure(data)
+            value = parse_pressure(read(self._paths[resource]))
             if value is not None:
                 have_psi = True
                 yield Point(
@@ -126,7 +130,6 @@ class HostCollector:
         if not have_psi and not self._missing_logged:
             self._missing_logged = True
             log.info("no pressure stall information under %s/pressure", self.root)
-        data = read(self._paths["snmp"])
-        retrans = None if data is None else parse_snmp(data, "Tcp", "RetransSegs")
+        retrans = parse_snmp(read(self._paths["snmp"]), "Tcp", "RetransSegs")
         if retrans is not None:
             yield Point("tailsight.tcp.retransmits", self.counters.update(("tcp",), retrans))

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from tailsight.collectors.base import AttrValue, CounterSet, MonotonicCounter, Point
+from tailsight.collectors.base import CounterFile, CounterSet, Point
 from tailsight.collectors.files import KeptFiles
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class RdmaCollector:
         self.root = Path(sysfs_root) / "class" / "infiniband"
         self.counters = CounterSet(bits=64)
         self._names: dict[Path, str] = {}
-        self._files: dict[Path, list[tuple[str, str, MonotonicCounter, dict[str, AttrValue]]]] = {}
+        self._files: dict[Path, list[CounterFile]] = {}
         self.files = KeptFiles()
         # The ports found under the devices listed last time; found again when the list of
         # devices changes or a counter cannot be read (a port went away).
@@ -102,15 +102,20 @@ class RdmaCollector:
             files = self._files.get(port)
             if files is None:
                 hw = os.path.join(port, "hw_counters")
-                attrs: dict[str, AttrValue] = {"network.interface.name": iface}
+                named = {"network.interface.name": iface}
                 files = self._files[port] = [
-                    (metric, os.path.join(hw, fname), self.counters.counter((metric, iface)), attrs)
+                    CounterFile(
+                        metric,
+                        os.path.join(hw, fname),
+                        self.counters.counter((metric, iface)),
+                        named,
+                    )
                     for metric, fname in HW_COUNTERS.items()
                 ]
-            for metric, path, counter, attrs in files:
-                raw = read(path)
+            for f in files:
+                raw = read(f.path)
                 if raw is None:
                     if not os.path.isdir(port):
                         self._devices = None  # a port went away: look again next time
                     continue
-                yield Point(metric, counter.update(raw), attrs)
+                yield Point(f.metric, f.counter.update(raw), f.attributes)

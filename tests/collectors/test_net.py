@@ -175,14 +175,12 @@ def test_an_interface_that_goes_and_comes_back_is_read_afresh(gpu_node: Path) ->
     iface = gpu_node / "sys/class/net/ens8np0"
 
     def rx_bytes() -> float | None:
-        for p in collector.collect():
-            if (
-                p.metric == "system.network.io"
-                and p.attributes["network.interface.name"] == "ens8np0"
-                and p.attributes["network.io.direction"] == "receive"
-            ):
-                return p.value
-        return None
+        found = series(
+            collector.collect(),
+            "system.network.io",
+            **{"network.interface.name": "ens8np0", "network.io.direction": "receive"},
+        )
+        return found[0].value if found else None
 
     first = rx_bytes()
     assert first is not None
@@ -201,13 +199,12 @@ def test_an_rdma_port_that_goes_and_comes_back_is_read_afresh(gpu_node: Path) ->
     device = gpu_node / "sys/class/infiniband/mlx5_7"
 
     def ecn() -> float | None:
-        for p in collector.collect():
-            if (
-                p.metric == "tailsight.rdma.ecn_marked"
-                and p.attributes["network.interface.name"] == "ens8np0"
-            ):
-                return p.value
-        return None
+        found = series(
+            collector.collect(),
+            "tailsight.rdma.ecn_marked",
+            **{"network.interface.name": "ens8np0"},
+        )
+        return found[0].value if found else None
 
     first = ecn()
     assert first is not None

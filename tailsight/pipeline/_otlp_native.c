@@ -650,18 +650,128 @@ static int put_span(Ctx *ctx, Block *blk, const Resource *res, const Field *scop
     return OK;
 }
 
-static int put_scope_spans(Ctx *ctx, Block *blk, const Resource *res, const Field *ss) {
+/* ---- the spans in the table's order --------------------------------------------------- */
+
+/* The engine sorts every inserted block by otel_traces' ORDER BY (ServiceName, SpanName,
+ * toDateTime(Timestamp), Timestamp) unless it finds the block sorted already, and sorting
+ * costs it a permutation and a copy of every column: a fifth of its insert, and fresh
+ * memory. So spans are rendered in that order. The engine checks the order itself: a
+ * block this gets wrong (timestamps outside DateTime's range, say) is sorted again by
+ * the engine, never stored wrong.
+ *
+ * A first pass renders each resource once and notes every span (its bytes, resource,
+ * scope, name and start); (service, name) pairs are interned and ranked, the spans sorted
+ * by (rank, start), and put_span renders them in that order. */
+
+typedef struct {
+    Field sp;            /* the Span message */
+    int64_t ts;          /* its start as the engine's Int64 DateTime64(9) */
+    const uint8_t *name; /* its name's bytes */
+    size_t namen;
+    uint32_t res, scope; /* indexes into Order.res and Order.scopes */
+} SpanRef;
+
+typedef struct {
+    size_t k, kn, v, vn, svc, svcn; /* slices of Order.arena's buffers */
+    uint64_t n;
+} ResRef;
+
+typedef struct {
+    Field name, version;
+} ScopeRef;
+
+typedef struct {
+    const uint8_t *svc, *name; /* raw bytes, as the engine compares them */
+    size_t svcn, namen;
+    uint64_t hash;
+    uint32_t id;
+} Group;
+
+typedef struct {
+    uint64_t key; /* rank and start packed, for the radix sort */
+    int64_t ts;
+    uint32_t rank, span;
+} Key;
+
+typedef struct {
+    Resource arena; /* every resource's rendered attributes, one after another */
+    ResRef *res;
+    ScopeRef *scopes;
+    SpanRef *spans;
+    Group *groups;
+    Key *keys;
+    SpanRef *sorted;  /* the spans in the table's order, their bytes in staged */
+    size_t *at;       /* where each span's bytes go in staged */
+    Buf staged;
+    uint32_t *slots, *rank_of; /* slots: group index + 1 (0: free), by hash */
+    size_t nres, nscopes, nspans, ngroups;
+    size_t capres, capscopes, capspans, capgroups, capkeys, capslots, caprank, capsorted, capat;
+} Order;
+
+static int grow_array(void **p, size_t *cap, size_t need, size_t size) {
+    if (need <= *cap) return OK;
+    size_t n = *cap ? *cap : 256;
+    while (n < need) {
+        if (n > SIZE_MAX / 2 / size) return E_NOMEM;
+        n *= 2;
+    }
+    void *q = realloc(*p, n * size);
+    if (!q) return E_NOMEM;
+    *p = q;
+    *cap = n;
+    return OK;
+}
+
+#if defined(__GNUC__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
+#define ENSURE(arr, need, cap) grow_array((void **)&(arr), &(cap), (need), sizeof *(arr))
+
+static int note_scope_spans(Order *o, uint32_t res, const Field *ss) {
     Rd r = sub(ss);
     Field f, scope = {0}, name = {0}, version = {0};
-    uint32_t seen = 0;
+    uint32_t seen = 0, sc = (uint32_t)o->nscopes; /* noted below, after its spans */
     int rc;
+    const uint8_t *fetched = ss->s;
     FOR_FIELDS(&r, f, rc) {
         if (f.num == 1) {
             TRY(expect(&f, 2, &seen));
             scope = f;
-        } else if (f.num == 2 && f.wt != 2) {
-            return E_UNSUPPORTED;
+            continue;
         }
+        if (f.num != 2) continue;
+        if (f.wt != 2) return E_UNSUPPORTED;
+        /* one pass over the spans, reading only their first fields: keep the lines
+         * ahead coming, which the hardware does not guess from this stride */
+        for (; fetched < f.s + f.n + 2048 && fetched < ss->s + ss->n; fetched += 64)
+            PREFETCH(fetched + 2048);
+        TRY(ENSURE(o->spans, o->nspans + 1, o->capspans));
+        SpanRef *ref = &o->spans[o->nspans++];
+        ref->sp = f;
+        ref->res = res;
+        ref->scope = sc;
+        ref->ts = 0;
+        ref->name = NULL;
+        ref->namen = 0;
+        /* the sort key only (put_span checks the span); senders write fields in number
+         * order, so the walk usually stops at the start time, before the attributes */
+        Rd sp = sub(&f);
+        Field g;
+        int rc2, found = 0;
+        while (found != 3 && (rc2 = rd_field(&sp, &g)) == OK) {
+            if (g.num == 5 && g.wt == 2) {
+                ref->name = g.s;
+                ref->namen = g.n;
+                found |= 1;
+            } else if (g.num == 7 && g.wt == 1) {
+                ref->ts = (int64_t)g.v;
+                found |= 2;
+            }
+        }
+        if (found != 3 && rc2 != -1) return rc2;
     }
     END_FIELDS(rc);
     if (seen) {
@@ -678,11 +788,10 @@ static int put_scope_spans(Ctx *ctx, Block *blk, const Resource *res, const Fiel
         }
         END_FIELDS(rc);
     }
-    r = sub(ss);
-    FOR_FIELDS(&r, f, rc) {
-        if (f.num == 2) TRY(put_span(ctx, blk, res, &name, &version, &f));
-    }
-    END_FIELDS(rc);
+    TRY(ENSURE(o->scopes, o->nscopes + 1, o->capscopes));
+    o->scopes[sc].name = name;
+    o->scopes[sc].version = version;
+    o->nscopes++;
     return OK;
 }
 
@@ -709,9 +818,9 @@ static int put_resource(Ctx *ctx, Resource *res, const Field *rf) {
     return OK;
 }
 
-static int put_resource_spans(Ctx *ctx, Block *blk, Resource *res, const Field *rs) {
-    res->k.len = res->v.len = res->svc.len = 0;
-    res->n = 0;
+static int note_resource_spans(Ctx *ctx, Order *o, const Field *rs) {
+    Resource *a = &o->arena;
+    ResRef ref = {a->k.len, 0, a->v.len, 0, a->svc.len, 0, a->n};
     Rd r = sub(rs);
     Field f;
     uint32_t seen = 0;
@@ -719,31 +828,203 @@ static int put_resource_spans(Ctx *ctx, Block *blk, Resource *res, const Field *
     FOR_FIELDS(&r, f, rc) {
         if (f.num == 1) {
             TRY(expect(&f, 2, &seen));
-            TRY(put_resource(ctx, res, &f));
+            TRY(put_resource(ctx, a, &f));
         } else if (f.num == 2 && f.wt != 2) {
             return E_UNSUPPORTED;
         }
     }
     END_FIELDS(rc);
-    if (res->svc.len == 0) TRY(put_varint(&res->svc, 0));
+    if (a->svc.len == ref.svc) TRY(put_varint(&a->svc, 0));
+    ref.kn = a->k.len - ref.k;
+    ref.vn = a->v.len - ref.v;
+    ref.svcn = a->svc.len - ref.svc;
+    ref.n = a->n - ref.n;
+    TRY(ENSURE(o->res, o->nres + 1, o->capres));
+    o->res[o->nres] = ref;
+    uint32_t res = (uint32_t)o->nres++;
     r = sub(rs);
     FOR_FIELDS(&r, f, rc) {
-        if (f.num == 2) TRY(put_scope_spans(ctx, blk, res, &f));
+        if (f.num == 2) TRY(note_scope_spans(o, res, &f));
     }
     END_FIELDS(rc);
     return OK;
 }
 
-static int put_request(Ctx *ctx, Block *blk, Resource *res, const uint8_t *p, size_t n) {
+static int note_request(Ctx *ctx, Order *o, const uint8_t *p, size_t n) {
     Rd r = {p, p + n};
     Field f;
     int rc;
     FOR_FIELDS(&r, f, rc) {
         if (f.num != 1) continue;
         if (f.wt != 2) return E_UNSUPPORTED;
-        TRY(put_resource_spans(ctx, blk, res, &f));
+        TRY(note_resource_spans(ctx, o, &f));
     }
     END_FIELDS(rc);
+    return OK;
+}
+
+/* Strings as the engine orders them: bytes, then length. */
+static int bytes_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
+    int c = memcmp(a, b, an < bn ? an : bn);
+    if (c) return c;
+    return an < bn ? -1 : an > bn;
+}
+
+static int group_cmp(const void *x, const void *y) {
+    const Group *a = x, *b = y;
+    int c = bytes_cmp(a->svc, a->svcn, b->svc, b->svcn);
+    return c ? c : bytes_cmp(a->name, a->namen, b->name, b->namen);
+}
+
+static uint64_t fnv(uint64_t h, const uint8_t *s, size_t n) {
+    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* The (service, name) group of span i, interned in o->slots / o->groups. */
+static int group_of(Order *o, size_t nslots, size_t i, uint32_t *out) {
+    const SpanRef *s = &o->spans[i];
+    const ResRef *rr = &o->res[s->res];
+    Rd svc = {(const uint8_t *)o->arena.svc.p + rr->svc,
+              (const uint8_t *)o->arena.svc.p + rr->svc + rr->svcn};
+    uint64_t len = 0;
+    TRY(rd_varint(&svc, &len));
+    uint64_t h = fnv(fnv(0xcbf29ce484222325ULL, svc.p, (size_t)len), (const uint8_t *)"", 1);
+    h = fnv(h, s->name, s->namen);
+    for (size_t slot = (size_t)h & (nslots - 1);; slot = (slot + 1) & (nslots - 1)) {
+        uint32_t g = o->slots[slot];
+        if (g == 0) {
+            Group *ng = &o->groups[o->ngroups];
+            ng->svc = svc.p, ng->svcn = (size_t)len, ng->name = s->name;
+            ng->namen = s->namen, ng->hash = h, ng->id = (uint32_t)o->ngroups;
+            *out = (uint32_t)o->ngroups;
+            o->slots[slot] = (uint32_t)++o->ngroups;
+            return OK;
+        }
+        const Group *eg = &o->groups[g - 1];
+        if (eg->hash == h && eg->svcn == len && eg->namen == s->namen &&
+            memcmp(eg->svc, svc.p, (size_t)len) == 0 &&
+            (s->namen == 0 || memcmp(eg->name, s->name, s->namen) == 0)) {
+            *out = g - 1;
+            return OK;
+        }
+    }
+}
+
+static int bits_for(uint64_t x) {
+    int b = 0;
+    while (b < 64 && (x >> b)) b++;
+    return b;
+}
+
+/* Sort keys[0..n) by key, least significant byte first, through tmp; bytes all keys
+ * share are skipped. */
+static void radix_sort(Key *keys, Key *tmp, size_t n, int bits) {
+    size_t count[256];
+    for (int shift = 0; shift < bits; shift += 8) {
+        memset(count, 0, sizeof count);
+        for (size_t i = 0; i < n; i++) count[(keys[i].key >> shift) & 0xff]++;
+        if (count[(keys[0].key >> shift) & 0xff] == n) continue;
+        size_t sum = 0;
+        for (int d = 0; d < 256; d++) {
+            size_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++) tmp[count[(keys[i].key >> shift) & 0xff]++] = keys[i];
+        memcpy(keys, tmp, n * sizeof *keys);
+    }
+}
+
+static int key_cmp(const void *x, const void *y) {
+    const Key *a = x, *b = y;
+    if (a->rank != b->rank) return a->rank < b->rank ? -1 : 1;
+    if (a->ts != b->ts) return a->ts < b->ts ? -1 : 1;
+    return 0;
+}
+
+/* keys[]: the spans in the table's order. */
+static int order_spans(Order *o) {
+    size_t n = o->nspans, nslots = 64;
+    while (nslots < 2 * n) nslots *= 2;
+    TRY(ENSURE(o->keys, 2 * n, o->capkeys));
+    TRY(ENSURE(o->groups, n, o->capgroups));
+    TRY(ENSURE(o->rank_of, n, o->caprank));
+    TRY(ENSURE(o->slots, nslots, o->capslots));
+    memset(o->slots, 0, nslots * sizeof *o->slots);
+    o->ngroups = 0;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    uint32_t g = 0;
+    for (size_t i = 0; i < n; i++) {
+        const SpanRef *s = &o->spans[i], *prev = i ? &o->spans[i - 1] : NULL;
+        /* spans of one resource often share a name: no hashing for a repeat */
+        if (!(prev && prev->res == s->res && prev->namen == s->namen &&
+              (s->namen == 0 || memcmp(prev->name, s->name, s->namen) == 0)))
+            TRY(group_of(o, nslots, i, &g));
+        o->keys[i].ts = s->ts;
+        o->keys[i].rank = g;
+        o->keys[i].span = (uint32_t)i;
+        if (s->ts < lo) lo = s->ts;
+        if (s->ts > hi) hi = s->ts;
+    }
+    qsort(o->groups, o->ngroups, sizeof *o->groups, group_cmp);
+    for (size_t r = 0; r < o->ngroups; r++) o->rank_of[o->groups[r].id] = (uint32_t)r;
+    int rank_bits = bits_for(o->ngroups ? o->ngroups - 1 : 0);
+    int ts_bits = n ? bits_for((uint64_t)hi - (uint64_t)lo) : 0;
+    int sorted = 1, packed = rank_bits + ts_bits <= 64;
+    for (size_t i = 0; i < n; i++) {
+        Key *k = &o->keys[i];
+        k->rank = o->rank_of[k->rank];
+        if (packed) /* rank, then start since the earliest: one unsigned number */
+            k->key = ts_bits == 64 ? (uint64_t)k->ts - (uint64_t)lo
+                                   : (uint64_t)k->rank << ts_bits | ((uint64_t)k->ts - (uint64_t)lo);
+        if (i && key_cmp(k, k - 1) < 0) sorted = 0;
+    }
+    if (sorted) return OK;
+    if (packed)
+        radix_sort(o->keys, o->keys + n, n, rank_bits + ts_bits);
+    else
+        qsort(o->keys, n, sizeof *o->keys, key_cmp);
+    return OK;
+}
+
+static int put_requests(Ctx *ctx, Block *blk, Order *o, const Py_buffer *views, Py_ssize_t count) {
+    Resource *a = &o->arena;
+    a->k.len = a->v.len = a->svc.len = 0;
+    a->n = 0;
+    o->nres = o->nscopes = o->nspans = 0;
+    for (Py_ssize_t i = 0; i < count; i++)
+        TRY(note_request(ctx, o, views[i].buf, (size_t)views[i].len));
+    TRY(order_spans(o));
+    /* Copy the spans into one buffer in the table's order, so that rendering reads memory
+     * front to back: scattered writes cost far less than scattered reads. */
+    size_t n = o->nspans, total = 0;
+    TRY(ENSURE(o->sorted, n, o->capsorted));
+    TRY(ENSURE(o->at, n, o->capat));
+    for (size_t j = 0; j < n; j++) {
+        if (j + 8 < n) PREFETCH(&o->spans[o->keys[j + 8].span]);
+        const SpanRef *s = &o->spans[o->keys[j].span];
+        o->at[o->keys[j].span] = total;
+        o->sorted[j] = *s;
+        total += s->sp.n;
+    }
+    o->staged.len = 0;
+    RESERVE(&o->staged, total);
+    for (size_t i = 0; i < n; i++)
+        if (o->spans[i].sp.n) memcpy(o->staged.p + o->at[i], o->spans[i].sp.s, o->spans[i].sp.n);
+    total = 0;
+    for (size_t j = 0; j < n; j++) {
+        SpanRef *s = &o->sorted[j];
+        s->sp.s = (const uint8_t *)o->staged.p + total;
+        total += s->sp.n;
+        const ResRef *rr = &o->res[s->res];
+        Resource view = {{a->k.p + rr->k, rr->kn, rr->kn},
+                         {a->v.p + rr->v, rr->vn, rr->vn},
+                         {a->svc.p + rr->svc, rr->svcn, rr->svcn},
+                         rr->n};
+        const ScopeRef *sc = &o->scopes[s->scope];
+        TRY(put_span(ctx, blk, &view, &sc->name, &sc->version, &s->sp));
+    }
     return OK;
 }
 
@@ -1024,14 +1305,24 @@ static size_t assemble(Block *blk, char *out, FILE *f) {
     return n;
 }
 
-static void free_all(Block *blk, Resource *res) {
+static void free_all(Block *blk, Order *o) {
     Buf *bufs = (Buf *)&blk->c;
     for (size_t i = 0; i < NBUFS; i++) free(bufs[i].p);
-    free(res->k.p);
-    free(res->v.p);
-    free(res->svc.p);
+    free(o->arena.k.p);
+    free(o->arena.v.p);
+    free(o->arena.svc.p);
+    free(o->res);
+    free(o->scopes);
+    free(o->spans);
+    free(o->groups);
+    free(o->keys);
+    free(o->slots);
+    free(o->rank_of);
+    free(o->sorted);
+    free(o->at);
+    free(o->staged.p);
     memset(blk, 0, sizeof *blk);
-    memset(res, 0, sizeof *res);
+    memset(o, 0, sizeof *o);
 }
 
 static size_t capacity(Block *blk) {
@@ -1050,7 +1341,7 @@ static void reset(Block *blk) {
 /* Buffers kept from one call to the next (the writer renders a segment at a time): fresh
  * memory costs page faults, a third of the time otherwise. One call at a time uses them. */
 static Block kept_blk;
-static Resource kept_res;
+static Order kept_ord;
 static PyThread_type_lock kept_lock;
 #define KEEP_AT_MOST ((size_t)256 << 20)
 
@@ -1066,12 +1357,12 @@ static PyObject *render(PyObject *payloads, PyObject *path) {
     Py_ssize_t held = 0;
     PyObject *result = NULL;
     Block own_blk;
-    Resource own_res;
+    Order own_ord;
     memset(&own_blk, 0, sizeof own_blk);
-    memset(&own_res, 0, sizeof own_res);
+    memset(&own_ord, 0, sizeof own_ord);
     int kept = PyThread_acquire_lock(kept_lock, NOWAIT_LOCK);
     Block *blk = kept ? &kept_blk : &own_blk;
-    Resource *res = kept ? &kept_res : &own_res;
+    Order *ord = kept ? &kept_ord : &own_ord;
     reset(blk);
     if (!views || !ctx) {
         PyErr_NoMemory();
@@ -1082,8 +1373,7 @@ static PyObject *render(PyObject *payloads, PyObject *path) {
 
     int rc = OK;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < count && rc == OK; i++)
-        rc = put_request(ctx, blk, res, views[i].buf, (size_t)views[i].len);
+    rc = put_requests(ctx, blk, ord, views, count);
     Py_END_ALLOW_THREADS
     if (rc == E_UNSUPPORTED) {
         result = Py_NewRef(Py_None);
@@ -1112,7 +1402,7 @@ static PyObject *render(PyObject *payloads, PyObject *path) {
         }
     }
 done:
-    if (!kept || capacity(blk) > KEEP_AT_MOST) free_all(blk, res);
+    if (!kept || capacity(blk) > KEEP_AT_MOST) free_all(blk, ord);
     if (kept) PyThread_release_lock(kept_lock);
     for (Py_ssize_t i = 0; i < held; i++) PyBuffer_Release(&views[i]);
     PyMem_Free(views);

@@ -60,6 +60,8 @@ class InsertTarget(Protocol):
         settings: dict[str, Any] | None = None,
     ) -> Any: ...
 
+    def has_setting(self, name: str) -> bool: ...
+
 
 @dataclass
 class SegmentRows:
@@ -127,6 +129,7 @@ class SpoolWriter:
         # sent the bytes (the embedded store takes bytes too, which tests use).
         self.trace_files = store.embedded if trace_files is None else trace_files
         self.store_failing = False  # the last insert failed: receivers answer 503, not 429
+        self._settings: dict[str, Any] | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._done: dict[Path, set[str]] = {}  # tables of a segment already inserted
@@ -198,7 +201,12 @@ class SpoolWriter:
             if table in done:
                 continue
             try:
-                insert_one({"insert_deduplication_token": f"{path.stem}:{table}"})
+                insert_one(
+                    {
+                        **self._insert_settings(),
+                        "insert_deduplication_token": f"{path.stem}:{table}",
+                    }
+                )
             except Exception as exc:  # noqa: BLE001 - any store failure is retried
                 self.store_failing = True
                 self.metrics.inc("tailsight_ingest_insert_errors_total", table=table)
@@ -211,6 +219,19 @@ class SpoolWriter:
         self.store_failing = False
         self.metrics.observe("tailsight_ingest_insert_seconds", time.monotonic() - started)
         return True
+
+    def _insert_settings(self) -> dict[str, Any]:
+        """Settings for every insert (asked of the store once it answers).
+
+        Skip indexes (the exporter's bloom filters) are built when parts merge, not at
+        insert: a merge builds them anew for the merged part in any case, so building them
+        for each inserted part is work thrown away within minutes (~0.6 µs a span). A part
+        not merged yet is read without them, which only costs a scan of that part.
+        """
+        if self._settings is None:
+            skip = "materialize_skip_indexes_on_insert"
+            self._settings = {skip: 0} if self.store.has_setting(skip) else {}
+        return self._settings
 
     def _insert_batch(self, batch: TableBatch, settings: dict[str, Any]) -> None:
         self.store.insert_columns(batch.table, batch.columns, list(batch.names), settings=settings)

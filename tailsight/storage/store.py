@@ -242,6 +242,16 @@ class Store:
         )
         return {r[0] for r in rows}
 
+    def has_setting(self, name: str) -> bool:
+        """Whether the engine knows the query-level setting ``name`` (servers differ by version)."""
+        known: dict[str, bool] = self.__dict__.setdefault("_settings_known", {})
+        if name not in known:
+            rows = self.rows(
+                "SELECT count() FROM system.settings WHERE name = {name:String}", {"name": name}
+            )
+            known[name] = bool(rows[0][0])
+        return known[name]
+
     def ping(self) -> bool:
         try:
             return (

@@ -43,7 +43,7 @@ def count_spans(body: bytes) -> tuple[int, int] | None:
     return None if _native is None else _native.count_trace_spans(body)
 
 
-def render_native_traces(payloads: Sequence[bytes]) -> tuple[bytes, int] | None:
+def render_native_traces(payloads: Sequence[bytes | memoryview]) -> tuple[bytes, int] | None:
     """(Native block, rows) of serialized ``ExportTraceServiceRequest`` messages; None: not ours."""
     if _native is None:
         _say_missing()
@@ -54,7 +54,7 @@ def render_native_traces(payloads: Sequence[bytes]) -> tuple[bytes, int] | None:
         return None
 
 
-def write_native_traces(payloads: Sequence[bytes], path: Path) -> int | None:
+def write_native_traces(payloads: Sequence[bytes | memoryview], path: Path) -> int | None:
     """Write the rows of serialized ``ExportTraceServiceRequest`` messages to ``path``.
 
     Returns the number of rows, or None (nothing written that counts) when the SQL path

@@ -40,11 +40,11 @@ def _probe_class() -> type[Message]:
 _PROBE = _probe_class()
 
 
-def has_nested_values(payload: bytes) -> bool:
+def has_nested_values(payload: bytes | memoryview) -> bool:
     """True when some attribute value in the ``ExportTraceServiceRequest`` may be an array or map."""
     probe = _PROBE()
     try:
-        probe.ParseFromString(payload)
+        probe.ParseFromString(payload)  # type: ignore[arg-type]  # upb reads any buffer
     except DecodeError:  # not ours to judge: the full form reports it as the store sees it
         return True
     probe.DiscardUnknownFields()

@@ -29,7 +29,7 @@ from tailsight.pipeline.native_traces import render_native_traces, write_native_
 from tailsight.pipeline.nested_values import has_nested_values
 from tailsight.pipeline.selfmetrics import IngestMetrics
 from tailsight.pipeline.signals import SIGNAL_BY_CODE, SIGNALS, Signal
-from tailsight.pipeline.spool import Spool, iter_segment
+from tailsight.pipeline.spool import Payload, Record, Spool, segment_records
 from tailsight.storage.otlp_protobuf import (
     insert_traces_native,
     insert_traces_native_bytes,
@@ -68,20 +68,20 @@ class SegmentRows:
     """A segment's rows: decoded batches per table, and trace requests left for the store to parse."""
 
     batches: list[TableBatch]
-    trace_payloads: list[bytes]
+    trace_payloads: list[Payload]
     trace_rows: int = 0
 
 
-def decode_segment(path: Path, native_traces: bool = False) -> SegmentRows:
+def decode_segment(records: list[Record], native_traces: bool = False) -> SegmentRows:
     """The rows of a segment's requests, one batch per table.
 
     With ``native_traces`` the trace requests are returned as they are, for
     :meth:`SpoolWriter._insert_traces` (the compiled encoder or the store's own parser).
     """
     tables: dict[str, TableBatch] = {}
-    payloads: list[bytes] = []
+    payloads: list[Payload] = []
     trace_rows = 0
-    for record in iter_segment(path):
+    for record in records:
         signal = SIGNAL_BY_CODE[record.code]
         if native_traces and signal.name == "traces":
             payloads.append(record.payload)
@@ -91,9 +91,9 @@ def decode_segment(path: Path, native_traces: bool = False) -> SegmentRows:
     return SegmentRows([b for b in tables.values() if b.rows], payloads, trace_rows)
 
 
-def _decode_into(tables: dict[str, TableBatch], signal: Signal, payload: bytes) -> None:
+def _decode_into(tables: dict[str, TableBatch], signal: Signal, payload: Payload) -> None:
     msg = signal.request()
-    msg.ParseFromString(payload)
+    msg.ParseFromString(payload)  # type: ignore[arg-type]  # upb reads any buffer
     for batch in signal.decode(msg).batches:
         if batch.table in tables:
             tables[batch.table].extend(batch)
@@ -185,11 +185,24 @@ class SpoolWriter:
         """Insert one segment's rows and delete it; False when the store failed (kept for retry)."""
         started = time.monotonic()
         try:
-            rows = decode_segment(path, self.native_traces)
+            with segment_records(path) as records:
+                rows = decode_segment(records, self.native_traces)
+                written = self._insert_rows(path, rows)
+                del rows  # its payloads are views of the mapped segment
         except Exception:  # noqa: BLE001 - a segment we cannot read must not stop the writer
             log.exception("spool segment %s cannot be decoded; moved aside", path.name)
             self.spool.quarantine(path)
             return True
+        if not written:
+            return False
+        self.spool.remove(path)
+        self._done.pop(path, None)
+        self.store_failing = False
+        self.metrics.observe("tailsight_ingest_insert_seconds", time.monotonic() - started)
+        return True
+
+    def _insert_rows(self, path: Path, rows: SegmentRows) -> bool:
+        """Insert each table's rows not yet in; False at the first the store refuses."""
         done = self._done.setdefault(path, set())
         inserts: list[tuple[str, int, Callable[[dict[str, Any]], None]]] = [
             (b.table, b.rows, partial(self._insert_batch, b)) for b in rows.batches
@@ -214,10 +227,6 @@ class SpoolWriter:
                 return False
             done.add(table)
             self.metrics.inc("tailsight_ingest_rows_written_total", count, table=table)
-        self.spool.remove(path)
-        self._done.pop(path, None)
-        self.store_failing = False
-        self.metrics.observe("tailsight_ingest_insert_seconds", time.monotonic() - started)
         return True
 
     def _insert_settings(self) -> dict[str, Any]:
@@ -236,7 +245,7 @@ class SpoolWriter:
     def _insert_batch(self, batch: TableBatch, settings: dict[str, Any]) -> None:
         self.store.insert_columns(batch.table, batch.columns, list(batch.names), settings=settings)
 
-    def _insert_traces(self, path: Path, payloads: list[bytes], settings: dict[str, Any]) -> None:
+    def _insert_traces(self, path: Path, payloads: list[Payload], settings: dict[str, Any]) -> None:
         if not self.trace_files:
             self._send_traces(payloads, settings)
             return
@@ -257,7 +266,7 @@ class SpoolWriter:
         finally:
             pb.unlink(missing_ok=True)
 
-    def _send_traces(self, payloads: list[bytes], settings: dict[str, Any]) -> None:
+    def _send_traces(self, payloads: list[Payload], settings: dict[str, Any]) -> None:
         block = render_native_traces(payloads)
         if block is not None:
             data, rows = block

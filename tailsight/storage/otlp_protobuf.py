@@ -15,7 +15,7 @@ only non-conforming senders reach that case.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -193,7 +193,7 @@ def insert_traces_native_bytes(store: Store, data: bytes, settings: dict[str, An
     store.insert_native("otel_traces", _TRACE_COLUMN_NAMES, data, settings)
 
 
-def write_length_delimited(path: Path, messages: list[bytes]) -> None:
+def write_length_delimited(path: Path, messages: Sequence[bytes | memoryview]) -> None:
     """Messages as the ``Protobuf`` format reads them: each prefixed by its length."""
     with open(path, "wb") as f:
         for m in messages:

@@ -1,0 +1,60 @@
+"""The writer reads sealed segments through a memory mapping and lets go of it afterwards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tailsight.pipeline.selfmetrics import IngestMetrics
+from tailsight.pipeline.signals import SIGNALS
+from tailsight.pipeline.spool import Spool, encode_record, segment_records
+from tailsight.pipeline.writer import SpoolWriter
+from tailsight.storage import Store
+from tests.pipeline.otlp_data import span_request
+
+CODE = {s.name: s.code for s in SIGNALS}
+
+
+def _mapped(path: Path) -> bool:
+    return str(path) in Path("/proc/self/maps").read_text()
+
+
+def _writer(store: Store, spool_dir: Path) -> SpoolWriter:
+    writer = SpoolWriter(Spool(spool_dir), store, IngestMetrics())
+    writer.spool.recover()
+    return writer
+
+
+def test_a_written_segment_is_unmapped_and_removed(store: Store, tmp_path: Path) -> None:
+    writer = _writer(store, tmp_path)
+    segment = tmp_path / "000000000001-x.seg"
+    bodies = [span_request(50, seed=n).SerializeToString() for n in (1, 2)]
+    segment.write_bytes(b"".join(encode_record(CODE["traces"], b, 50) for b in bodies))
+    with segment_records(segment) as records:
+        assert [bytes(r.payload) for r in records] == bodies
+        assert _mapped(segment)
+        del records  # the views go with the records: the mapping is closed on the way out
+    assert not _mapped(segment)
+    assert writer.write_segment(segment)
+    assert not segment.exists() and not _mapped(segment)
+    assert store.rows("SELECT count() FROM otel_traces")[0][0] == 100
+
+
+def test_a_segment_that_cannot_be_decoded_is_moved_aside(store: Store, tmp_path: Path) -> None:
+    writer = _writer(store, tmp_path)
+    segment = tmp_path / "000000000002-x.seg"
+    good = span_request(10).SerializeToString()
+    # a whole record (its CRC matches) whose payload is no metrics request
+    segment.write_bytes(
+        encode_record(CODE["traces"], good, 10) + encode_record(CODE["metrics"], b"\xff\xff", 1)
+    )
+    assert writer.write_segment(segment)
+    assert not segment.exists() and segment.with_suffix(".bad").exists()
+    assert store.rows("SELECT count() FROM otel_traces")[0][0] == 0
+
+
+def test_an_empty_segment_writes_nothing(store: Store, tmp_path: Path) -> None:
+    writer = _writer(store, tmp_path)
+    segment = tmp_path / "000000000003-x.seg"
+    segment.write_bytes(b"")
+    assert writer.write_segment(segment)
+    assert not segment.exists()

@@ -9,15 +9,11 @@ full. The body is read with its size bounded before anything is parsed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Sequence
 
 from google.protobuf import json_format
 from google.rpc import status_pb2
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from tailsight.pipeline.intake import Intake
 from tailsight.pipeline.limits import Refused, check_token, gunzip, malformed, too_large
@@ -29,49 +25,121 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 
 
+class _Disconnected(Exception):
+    """The client went away before its body arrived: nobody to answer."""
+
+
 def _media(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+async def _read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large(f"body of {declared} bytes is over the limit of {limit}")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise too_large(f"body is over the limit of {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _status_response(exc: Refused, is_json: bool) -> Response:
+async def _respond(
+    send: Send, status: int, body: bytes, media: str, extra: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    headers = [
+        (b"content-type", media.encode()),
+        (b"content-length", str(len(body)).encode()),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _refuse(send: Send, exc: Refused, is_json: bool) -> None:
     status = status_pb2.Status(code=exc.code.value[0], message=exc.message)
-    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    extra = [(b"retry-after", str(exc.retry_after).encode())] if exc.retry_after is not None else []
     if is_json:
         body = json_format.MessageToJson(status, indent=None).encode()
-        return Response(body, exc.status, headers=headers, media_type=JSON)
-    return Response(status.SerializeToString(), exc.status, headers=headers, media_type=PROTOBUF)
+        await _respond(send, exc.status, body, JSON, extra)
+    else:
+        await _respond(send, exc.status, status.SerializeToString(), PROTOBUF, extra)
 
 
-def _endpoint(intake: Intake, signal: Signal) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-    limits = intake.limits
+class OtlpHttpApp:
+    """The OTLP/HTTP ASGI app: three POST paths, answered without a framework in between.
 
-    async def export(request: Request) -> Response:
-        media = _media(request.headers.get("content-type"))
+    This is the receiver's hot path (a request per exporter batch), so it reads the ASGI
+    messages directly: a router, request and response objects cost more per request than
+    the rest of the Python work on it (bench/README.md).
+    """
+
+    def __init__(self, intake: Intake) -> None:
+        self.intake = intake
+        self.signals: dict[str, Signal] = {s.path: s for s in SIGNALS}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        signal = self.signals.get(scope["path"])
+        if signal is None:
+            await _respond(send, 404, b"Not Found", "text/plain; charset=utf-8")
+            return
+        if scope["method"] != "POST":
+            await _respond(
+                send, 405, b"Method Not Allowed", "text/plain; charset=utf-8", [(b"allow", b"POST")]
+            )
+            return
+        headers: dict[bytes, bytes] = dict(reversed(scope["headers"]))  # the first of repeats
+        media = _media(headers.get(b"content-type", b"").decode("latin-1"))
         is_json = media == JSON
+        started = False
+
+        async def sent(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
         try:
-            check_token(intake.token, request.headers.get("authorization"))
+            await self._export(signal, headers, media, is_json, receive, sent)
+        except _Disconnected:
+            return
+        except Exception:
+            log.exception("OTLP/HTTP %s failed", scope["path"])
+            if not started:
+                await _respond(send, 500, b"Internal Server Error", "text/plain; charset=utf-8")
+
+    async def _export(
+        self,
+        signal: Signal,
+        headers: dict[bytes, bytes],
+        media: str,
+        is_json: bool,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        intake, limits = self.intake, self.intake.limits
+        try:
+            authorization = headers.get(b"authorization")
+            check_token(intake.token, authorization.decode("latin-1") if authorization else None)
             if media not in (PROTOBUF, JSON):
                 raise Refused(
                     415,
                     malformed("").code,
                     f"Content-Type must be {PROTOBUF} or {JSON}, not {media or 'missing'!r}",
                 )
-            body = await _read_body(request, limits.max_body_bytes)
-            encoding = request.headers.get("content-encoding", "").strip().lower()
+            declared = headers.get(b"content-length")
+            body = await _read_body(
+                receive, declared.decode("latin-1") if declared else None, limits.max_body_bytes
+            )
+            encoding = headers.get(b"content-encoding", b"").decode("latin-1").strip().lower()
             if encoding == "gzip":
                 body = gunzip(body, limits.max_decompressed_bytes)
             elif encoding not in ("", "identity"):
@@ -82,17 +150,16 @@ def _endpoint(intake: Intake, signal: Signal) -> Callable[[Request], Coroutine[A
                 raise too_large(f"body is over the limit of {limits.max_decompressed_bytes} bytes")
             answer = await intake.accept(signal, body, is_json, "http")
         except Refused as exc:
-            return _status_response(exc, is_json)
+            await _refuse(send, exc, is_json)
+            return
         if is_json:
             resp = signal.response()
             resp.ParseFromString(answer)
-            return Response(json_format.MessageToJson(resp, indent=None).encode(), media_type=JSON)
-        return Response(answer, media_type=PROTOBUF)
+            await _respond(send, 200, json_format.MessageToJson(resp, indent=None).encode(), JSON)
+        else:
+            await _respond(send, 200, answer, PROTOBUF)
 
-    return export
 
-
-def build_http_app(intake: Intake) -> Starlette:
+def build_http_app(intake: Intake) -> OtlpHttpApp:
     """The OTLP/HTTP ASGI app."""
-    routes = [Route(s.path, _endpoint(intake, s), methods=["POST"]) for s in SIGNALS]
-    return Starlette(routes=routes)
+    return OtlpHttpApp(intake)

@@ -92,6 +92,26 @@ def test_token_body_items_and_gzip_bomb(strict: Pipeline) -> None:
     assert strict.store.rows("SELECT count() FROM otel_traces")[0][0] == 13
 
 
+def test_http_paths_methods_encodings_and_chunked_bodies(strict: Pipeline) -> None:
+    auth = {**PB, "Authorization": "Bearer s3cret"}
+    r = httpx.post(strict.http + "/v1/nope", content=b"", headers=auth, timeout=10)
+    assert r.status_code == 404
+    r = httpx.get(strict.http + "/v1/traces", headers=auth, timeout=10)
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    r = _post(strict, b"", {**auth, "Content-Encoding": "br"})
+    assert r.status_code == 415 and "br" in _status(r).message
+
+    # a body sent in chunks without a length, as a streaming client does
+    body = span_request(7).SerializeToString()
+    parts = [body[i : i + 100] for i in range(0, len(body), 100)]
+    r = httpx.post(strict.http + "/v1/traces", content=iter(parts), headers=auth, timeout=10)
+    assert r.status_code == 200 and "content-length" not in r.request.headers
+    too_big = (b"\0" * 4096 for _ in range(20))  # 80 KiB in chunks, no length declared
+    r = httpx.post(strict.http + "/v1/traces", content=too_big, headers=auth, timeout=10)
+    assert r.status_code == 413
+    assert strict.wait_rows("otel_traces", 7) == 7
+
+
 def test_partial_success_for_spans_without_ids(pipeline: Pipeline) -> None:
     req = span_request(5)
     req.resource_spans[0].scope_spans[0].spans[0].trace_id = b""

@@ -155,6 +155,38 @@ def test_trace_id_lookup_view_fills(store: Store) -> None:
     assert [(r[0], r[1].second, r[2].second) for r in rows] == [("abc", 0, 7)]
 
 
+def test_trace_id_view_keeps_one_row_per_trace_and_insert(store: Store) -> None:
+    # What the exporter's GROUP BY TraceId gave: one row per trace in each insert's part,
+    # its first and last second; across inserts the table's merges (or min/max) combine.
+    store.command("SYSTEM STOP MERGES otel_traces_trace_id_ts")
+    for first in (0, 30):
+        store.command(
+            "INSERT INTO otel_traces (Timestamp, TraceId, SpanId) SELECT"
+            " toDateTime64('2026-11-22 10:00:00', 9) + toIntervalSecond({first:UInt32} + number),"
+            " 't' || toString(number % 3), toString(number) FROM numbers(12)",
+            {"first": first},
+        )
+    parts = store.rows(
+        "SELECT TraceId, Start, End FROM otel_traces_trace_id_ts ORDER BY TraceId, Start"
+    )
+    assert [(t, s.second, e.second) for t, s, e in parts] == [
+        ("t0", 0, 9),
+        ("t0", 30, 39),
+        ("t1", 1, 10),
+        ("t1", 31, 40),
+        ("t2", 2, 11),
+        ("t2", 32, 41),
+    ]
+    store.command("SYSTEM START MERGES otel_traces_trace_id_ts")
+    store.command("OPTIMIZE TABLE otel_traces_trace_id_ts FINAL")
+    merged = store.rows("SELECT TraceId, Start, End FROM otel_traces_trace_id_ts ORDER BY TraceId")
+    assert [(t, s.second, e.second) for t, s, e in merged] == [
+        ("t0", 0, 39),
+        ("t1", 1, 40),
+        ("t2", 2, 41),
+    ]
+
+
 def test_migrations_are_idempotent_and_versioned(store: Store) -> None:
     def snapshot() -> list[tuple[str, str]]:
         return [

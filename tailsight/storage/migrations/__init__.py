@@ -22,6 +22,7 @@ from tailsight.storage.migrations import (
     m0002_incidents,
     m0003_ingest_dedup,
     m0004_rollups,
+    m0005_trace_id_ts_view,
 )
 from tailsight.storage.store import Store
 
@@ -68,6 +69,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migration(2, m0002_incidents),
     _migration(3, m0003_ingest_dedup),
     _migration(4, m0004_rollups),
+    _migration(5, m0005_trace_id_ts_view),
 )
 
 

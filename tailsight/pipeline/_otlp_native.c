@@ -701,11 +701,11 @@ typedef struct {
     Group *groups;
     Key *keys;
     SpanRef *sorted;  /* the spans in the table's order, their bytes in staged */
-    size_t *at;       /* where each span's bytes go in staged */
     Buf staged;
     uint32_t *slots, *rank_of; /* slots: group index + 1 (0: free), by hash */
+    size_t *counts;            /* the radix sort's digit counts */
     size_t nres, nscopes, nspans, ngroups;
-    size_t capres, capscopes, capspans, capgroups, capkeys, capslots, caprank, capsorted, capat;
+    size_t capres, capscopes, capspans, capgroups, capkeys, capslots, caprank, capsorted, capcounts;
 } Order;
 
 static int grow_array(void **p, size_t *cap, size_t need, size_t size) {
@@ -917,23 +917,34 @@ static int bits_for(uint64_t x) {
     return b;
 }
 
-/* Sort keys[0..n) by key, least significant byte first, through tmp; bytes all keys
- * share are skipped. */
-static void radix_sort(Key *keys, Key *tmp, size_t n, int bits) {
-    size_t count[256];
-    for (int shift = 0; shift < bits; shift += 8) {
-        memset(count, 0, sizeof count);
-        for (size_t i = 0; i < n; i++) count[(keys[i].key >> shift) & 0xff]++;
-        if (count[(keys[0].key >> shift) & 0xff] == n) continue;
+/* Sort keys[0..n) by key, 11 bits at a time from the least significant, through tmp (as
+ * long as keys); digits all keys share are skipped. The sorted keys end up in keys. */
+#define DIGIT_BITS 11
+#define DIGITS (1 << DIGIT_BITS)
+#define MAX_PASSES ((64 + DIGIT_BITS - 1) / DIGIT_BITS)
+static void radix_sort(Key *keys, Key *tmp, size_t *count, size_t n, int bits) {
+    int passes = (bits + DIGIT_BITS - 1) / DIGIT_BITS;
+    memset(count, 0, sizeof *count * DIGITS * (size_t)passes);
+    for (size_t i = 0; i < n; i++)
+        for (int p = 0; p < passes; p++)
+            count[p * DIGITS + ((keys[i].key >> (p * DIGIT_BITS)) & (DIGITS - 1))]++;
+    Key *from = keys, *to = tmp;
+    for (int p = 0; p < passes; p++) {
+        int shift = p * DIGIT_BITS;
+        size_t *c = count + p * DIGITS;
+        if (c[(from[0].key >> shift) & (DIGITS - 1)] == n) continue;
         size_t sum = 0;
-        for (int d = 0; d < 256; d++) {
-            size_t c = count[d];
-            count[d] = sum;
-            sum += c;
+        for (int d = 0; d < DIGITS; d++) {
+            size_t k = c[d];
+            c[d] = sum;
+            sum += k;
         }
-        for (size_t i = 0; i < n; i++) tmp[count[(keys[i].key >> shift) & 0xff]++] = keys[i];
-        memcpy(keys, tmp, n * sizeof *keys);
+        for (size_t i = 0; i < n; i++) to[c[(from[i].key >> shift) & (DIGITS - 1)]++] = from[i];
+        Key *t = from;
+        from = to;
+        to = t;
     }
+    if (from != keys) memcpy(keys, from, n * sizeof *keys);
 }
 
 static int key_cmp(const void *x, const void *y) {
@@ -951,6 +962,7 @@ static int order_spans(Order *o) {
     TRY(ENSURE(o->groups, n, o->capgroups));
     TRY(ENSURE(o->rank_of, n, o->caprank));
     TRY(ENSURE(o->slots, nslots, o->capslots));
+    TRY(ENSURE(o->counts, (size_t)MAX_PASSES * DIGITS, o->capcounts));
     memset(o->slots, 0, nslots * sizeof *o->slots);
     o->ngroups = 0;
     int64_t lo = INT64_MAX, hi = INT64_MIN;
@@ -982,7 +994,7 @@ static int order_spans(Order *o) {
     }
     if (sorted) return OK;
     if (packed)
-        radix_sort(o->keys, o->keys + n, n, rank_bits + ts_bits);
+        radix_sort(o->keys, o->keys + n, o->counts, n, rank_bits + ts_bits);
     else
         qsort(o->keys, n, sizeof *o->keys, key_cmp);
     return OK;
@@ -997,21 +1009,25 @@ static int put_requests(Ctx *ctx, Block *blk, Order *o, const Py_buffer *views, 
         TRY(note_request(ctx, o, views[i].buf, (size_t)views[i].len));
     TRY(order_spans(o));
     /* Copy the spans into one buffer in the table's order, so that rendering reads memory
-     * front to back: scattered writes cost far less than scattered reads. */
+     * front to back: a copy streams with the next spans fetched ahead, where rendering
+     * them in place would stall on each. */
     size_t n = o->nspans, total = 0;
+    for (size_t i = 0; i < n; i++) total += o->spans[i].sp.n;
     TRY(ENSURE(o->sorted, n, o->capsorted));
-    TRY(ENSURE(o->at, n, o->capat));
-    for (size_t j = 0; j < n; j++) {
-        if (j + 8 < n) PREFETCH(&o->spans[o->keys[j + 8].span]);
-        const SpanRef *s = &o->spans[o->keys[j].span];
-        o->at[o->keys[j].span] = total;
-        o->sorted[j] = *s;
-        total += s->sp.n;
-    }
     o->staged.len = 0;
     RESERVE(&o->staged, total);
-    for (size_t i = 0; i < n; i++)
-        if (o->spans[i].sp.n) memcpy(o->staged.p + o->at[i], o->spans[i].sp.s, o->spans[i].sp.n);
+    total = 0;
+    for (size_t j = 0; j < n; j++) {
+        if (j + 8 < n) PREFETCH(&o->spans[o->keys[j + 8].span]);
+        if (j + 4 < n) {
+            const SpanRef *ahead = &o->spans[o->keys[j + 4].span];
+            for (size_t off = 0; off < ahead->sp.n; off += 64) PREFETCH(ahead->sp.s + off);
+        }
+        const SpanRef *s = &o->spans[o->keys[j].span];
+        o->sorted[j] = *s;
+        if (s->sp.n) memcpy(o->staged.p + total, s->sp.s, s->sp.n);
+        total += s->sp.n;
+    }
     total = 0;
     for (size_t j = 0; j < n; j++) {
         SpanRef *s = &o->sorted[j];
@@ -1318,8 +1334,8 @@ static void free_all(Block *blk, Order *o) {
     free(o->keys);
     free(o->slots);
     free(o->rank_of);
+    free(o->counts);
     free(o->sorted);
-    free(o->at);
     free(o->staged.p);
     memset(blk, 0, sizeof *blk);
     memset(o, 0, sizeof *o);

@@ -101,6 +101,18 @@ def _decode_into(tables: dict[str, TableBatch], signal: Signal, payload: Payload
             tables[batch.table] = batch
 
 
+def insert_settings(store: InsertTarget) -> dict[str, Any]:
+    """Settings for every ingest insert, as far as ``store``'s engine knows them.
+
+    Skip indexes (the exporter's bloom filters) are built when parts merge, not at insert:
+    a merge builds them anew for the merged part in any case, so building them for each
+    inserted part is work thrown away within minutes (~0.6 µs a span). A part not merged
+    yet is read without them, which only costs a scan of that part.
+    """
+    skip = "materialize_skip_indexes_on_insert"
+    return {skip: 0} if store.has_setting(skip) else {}
+
+
 class SpoolWriter:
     """Drains ``spool`` into ``store`` from one thread; a :class:`Component` of ``tailsight up``."""
 
@@ -230,16 +242,8 @@ class SpoolWriter:
         return True
 
     def _insert_settings(self) -> dict[str, Any]:
-        """Settings for every insert (asked of the store once it answers).
-
-        Skip indexes (the exporter's bloom filters) are built when parts merge, not at
-        insert: a merge builds them anew for the merged part in any case, so building them
-        for each inserted part is work thrown away within minutes (~0.6 µs a span). A part
-        not merged yet is read without them, which only costs a scan of that part.
-        """
         if self._settings is None:
-            skip = "materialize_skip_indexes_on_insert"
-            self._settings = {skip: 0} if self.store.has_setting(skip) else {}
+            self._settings = insert_settings(self.store)
         return self._settings
 
     def _insert_batch(self, batch: TableBatch, settings: dict[str, Any]) -> None:

@@ -10,7 +10,9 @@ receiver's CPU above its idle rate until it is idle again. The measured spans fo
 warm-up of as many others (``--warm``): a receiver in service has long since grown its
 buffers and the engine its caches, which the first tens of thousands of spans into a
 fresh process pay for (page faults on new memory, first inserts); their figure is printed
-as "cold".
+as "cold". The measured requests go in rounds (``--rounds``, one receiver), and the
+median round is the figure: this machine's page faults cost from 0.5 to 7 µs each from
+one moment to the next (bench/README.md), which moves single runs by ±15%.
 
 The limit, measured in this run on the same batches: the CPU time to parse the same
 requests with upb (parse-only) plus the CPU time the store engine takes to insert the same
@@ -18,15 +20,18 @@ rows, already rendered as Native blocks of one spool segment each, into the same
 with its views and the receiver's insert settings, after one untimed insert (insert-only:
 the engine alone). ratio = figure / limit.
 
-    .venv/bin/python bench/ingest.py [--requests 120] [--warm 120] [--spans 500] [--senders 4]
+    .venv/bin/python bench/ingest.py [--requests 120] [--rounds 3] [--warm 120] [--spans 500]
+        [--senders 4]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ingest_load import Receiver, SendStats, send
@@ -90,11 +95,29 @@ def _timed_send(
     return receiver.cpu_seconds() - cpu0, time.monotonic() - t0
 
 
+@dataclass
+class Round:
+    """One measured batch of requests: CPU seconds until written, merges after, wall seconds."""
+
+    spans: int
+    cpu: float
+    merges: float
+    wall: float
+
+    @property
+    def per_cpu(self) -> float:
+        return self.spans / self.cpu
+
+    @property
+    def settled(self) -> float:
+        return self.spans / (self.cpu + self.merges)
+
+
 def measure_receiver(
-    warm: list[tuple[bytes, int]], bodies: list[tuple[bytes, int]], senders: int, tmp: Path
-) -> tuple[float, float, float, float]:
-    """(spans per CPU second of the receiver until written, the same with the merges the
-    spans set off, spans per wall second, and spans per CPU second of the warm-up)."""
+    warm: list[tuple[bytes, int]], rounds: list[list[tuple[bytes, int]]], senders: int, tmp: Path
+) -> tuple[list[Round], float]:
+    """The measured rounds, one after another into one receiver, and the warm-up's spans per
+    CPU second (a fresh receiver's first spans)."""
     receiver = Receiver(tmp / "receiver")
     try:
         first = [(span_request(100, seed=-1).SerializeToString(), 100)]
@@ -104,10 +127,11 @@ def measure_receiver(
         idle = idle_rate(receiver)
         cold = sum(n for _, n in warm) / _timed_send(receiver, warm, senders)[0] if warm else 0.0
         settle(receiver, idle)
-        total = sum(n for _, n in bodies)
-        cpu, wall = _timed_send(receiver, bodies, senders)
-        merges = settle(receiver, idle)
-        return total / cpu, total / (cpu + merges), total / wall, cold
+        done = []
+        for bodies in rounds:
+            cpu, wall = _timed_send(receiver, bodies, senders)
+            done.append(Round(sum(n for _, n in bodies), cpu, settle(receiver, idle), wall))
+        return done, cold
     finally:
         receiver.stop()
 
@@ -142,40 +166,51 @@ def measure_limit(
     return parse, insert
 
 
+def _requests(count: int, spans: int, first_seed: int) -> list[tuple[bytes, int]]:
+    # Distinct seeds: the store would drop a repeated block as a duplicate insert.
+    return [
+        (span_request(spans, seed=first_seed + i).SerializeToString(), spans) for i in range(count)
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=120)
+    parser.add_argument("--requests", type=int, default=120, help="requests in each round")
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds (median shown)")
     parser.add_argument("--warm", type=int, default=120, help="requests sent before measuring")
     parser.add_argument("--spans", type=int, default=500)
     parser.add_argument("--senders", type=int, default=4)
     args = parser.parse_args()
-    bodies = [
-        (span_request(args.spans, seed=i).SerializeToString(), args.spans)
-        for i in range(args.requests)
-    ]
-    warm = [
-        (span_request(args.spans, seed=10**6 + i).SerializeToString(), args.spans)
-        for i in range(args.warm)
-    ]
+    rounds = [_requests(args.requests, args.spans, r * 10**5) for r in range(args.rounds)]
+    warm = _requests(args.warm, args.spans, 10**7)
+    bodies = rounds[0]
     total = args.requests * args.spans
     with tempfile.TemporaryDirectory(prefix="tailsight-bench-") as tmp:
-        per_cpu, settled, per_wall, cold = measure_receiver(warm, bodies, args.senders, Path(tmp))
+        done, cold = measure_receiver(warm, rounds, args.senders, Path(tmp))
         # The writer inserts one spool segment at a time (SEGMENT_BYTES, or what arrived in
         # SEGMENT_AGE_S): the limit inserts batches of that size too.
         per_insert = max(1, SEGMENT_BYTES // len(bodies[0][0]))
         parse, insert = measure_limit(bodies, Path(tmp), per_insert)
     limit = total / (parse + insert)
+    per_cpu = statistics.median(r.per_cpu for r in done)
+    settled = statistics.median(r.settled for r in done)
+    per_wall = statistics.median(r.spans / r.wall for r in done)
+
+    def each(values: list[float]) -> str:
+        return " / ".join(f"{v:,.0f}" for v in values)
+
     print(
-        f"ingest: {total} spans in {args.requests} requests of {args.spans} "
-        f"({len(bodies[0][0]) / args.spans:.0f} B/span, 12 attributes, 4 resources each)"
+        f"ingest: {args.rounds} rounds of {total} spans in {args.requests} requests of"
+        f" {args.spans} ({len(bodies[0][0]) / args.spans:.0f} B/span, 12 attributes,"
+        f" 4 resources each), after a warm-up of {args.warm * args.spans} spans"
     )
     print(
-        f"  receiver: {per_cpu:,.0f} spans/s per core (CPU time), {per_wall:,.0f} spans/s wall,"
-        f" after a warm-up of {args.warm * args.spans} spans"
+        f"  receiver: {per_cpu:,.0f} spans/s per core (CPU time; median of"
+        f" {each([r.per_cpu for r in done])}), {per_wall:,.0f} spans/s wall"
     )
     print(
         f"  settled:  {settled:,.0f} spans/s per core counting the CPU until the receiver is idle"
-        " again (the store's merges of the new parts)"
+        f" again, the store's merges of the new parts ({each([r.settled for r in done])})"
     )
     if warm:
         print(

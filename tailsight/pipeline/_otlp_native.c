@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 enum { OK = 0, E_MALFORMED = 1, E_UNSUPPORTED = 2, E_NOMEM = 3 };
 
@@ -1400,9 +1402,14 @@ static PyObject *render(PyObject *payloads, PyObject *path) {
     } else if (path) {
         int written = 0;
         Py_BEGIN_ALLOW_THREADS
-        FILE *f = fopen(PyBytes_AS_STRING(path), "wb");
+        /* written over in place, then cut to size: a file rewritten for every segment
+         * keeps its pages in the page cache instead of freeing and allocating them */
+        int fd = open(PyBytes_AS_STRING(path), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+        if (fd >= 0 && !f) close(fd);
         if (f) {
-            written = assemble(blk, NULL, f) != 0;
+            size_t size = assemble(blk, NULL, f);
+            written = size != 0 && fflush(f) == 0 && ftruncate(fileno(f), (off_t)size) == 0;
             written = (fclose(f) == 0) && written;
         }
         Py_END_ALLOW_THREADS
@@ -1441,7 +1448,8 @@ static PyObject *traces_to_native(PyObject *self, PyObject *arg) {
 
 PyDoc_STRVAR(write_traces_native_doc,
              "write_traces_native(payloads, path, /)\n--\n\n"
-             "As traces_to_native, but the block is written to the file at path: the rows, or None.");
+             "As traces_to_native, but the block is written to the file at path (over what it held,\n"
+             "then cut to size): the rows, or None.");
 
 static PyObject *write_traces_native(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;

@@ -166,6 +166,7 @@ class SpoolWriter:
         self.spool.sealed_event.set()
         if self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+        (self.spool.directory / "insert.traces.native").unlink(missing_ok=True)
 
     def _run(self) -> None:
         backoff = 0.2
@@ -253,15 +254,14 @@ class SpoolWriter:
         if not self.trace_files:
             self._send_traces(payloads, settings)
             return
-        native = path.with_suffix(".traces.native")
-        try:
-            rows = write_native_traces(payloads, native)
-            if rows is not None:  # rendered by the compiled encoder: the store only reads it
-                if rows:
-                    insert_traces_native(self.store, native, settings)  # type: ignore[arg-type]
-                return
-        finally:
-            native.unlink(missing_ok=True)
+        # One file, written over in place segment after segment: its pages stay in the page
+        # cache rather than being allocated afresh for every segment and freed after it.
+        native = self.spool.directory / "insert.traces.native"
+        rows = write_native_traces(payloads, native)
+        if rows is not None:  # rendered by the compiled encoder: the store only reads it
+            if rows:
+                insert_traces_native(self.store, native, settings)  # type: ignore[arg-type]
+            return
         pb = path.with_suffix(".traces.pb")
         write_length_delimited(pb, payloads)
         try:

@@ -184,6 +184,16 @@ def test_timestamps_past_the_packed_key_still_render_every_span(
     assert sorted(got) == sorted((s.span_id.hex(), s.start_time_unix_nano) for s in spans)
 
 
+def test_a_block_written_over_a_longer_one_is_cut_to_size(tmp_path: Path) -> None:
+    path = tmp_path / "reused.native"
+    big = [span_request(400, seed=1).SerializeToString()]
+    small = [span_request(3, seed=2).SerializeToString()]
+    assert write_native_traces(big, path) == 400
+    assert write_native_traces(small, path) == 3
+    out = traces_to_native(small)
+    assert out is not None and path.read_bytes() == out[0]
+
+
 def test_array_and_map_values_are_left_to_the_sql_path(tmp_path: Path) -> None:
     for value in (
         AnyValue(array_value=ArrayValue(values=[AnyValue(int_value=1)])),

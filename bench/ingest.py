@@ -5,8 +5,8 @@ protobuf over loopback from sender threads in this process: realistic spans (12
 attributes each, 4 services/resources per request, 500 spans per request). The figure is
 spans stored / CPU seconds the receiver process spent (all its threads, including the
 store engine's) from the first request until every span is in ``otel_traces``. The
-store's merges of the new parts mostly run after that; "settled" counts them too: the
-receiver's CPU above its idle rate until it is idle again. The measured spans follow a
+store's merges of the new parts mostly run after that (or inside a later round); "all-in"
+counts them too: the receiver's CPU above its idle rate until it is idle again. The measured spans follow a
 warm-up of as many others (``--warm``): a receiver in service has long since grown its
 buffers and the engine its caches, which the first tens of thousands of spans into a
 fresh process pay for (page faults on new memory, first inserts); their figure is printed
@@ -108,10 +108,6 @@ class Round:
     def per_cpu(self) -> float:
         return self.spans / self.cpu
 
-    @property
-    def settled(self) -> float:
-        return self.spans / (self.cpu + self.merges)
-
 
 def measure_receiver(
     warm: list[tuple[bytes, int]], rounds: list[list[tuple[bytes, int]]], senders: int, tmp: Path
@@ -138,8 +134,9 @@ def measure_receiver(
 
 def measure_limit(
     bodies: list[tuple[bytes, int]], tmp: Path, per_insert: int
-) -> tuple[float, float]:
-    """CPU seconds to parse the bodies, and to insert their rows (rendered beforehand)."""
+) -> tuple[float, float, float]:
+    """CPU seconds to parse the bodies, to insert their rows (rendered beforehand), and to
+    merge the parts they made into one (what each later merge of those rows costs again)."""
     started = time.process_time()
     for body, _ in bodies:
         ExportTraceServiceRequest().ParseFromString(body)
@@ -157,13 +154,18 @@ def measure_limit(
         migrate(store, ttl_days=30)
         settings = insert_settings(store)
         insert_traces_native(store, warm, settings)
+        store.command("SYSTEM STOP MERGES otel_traces")
         started = time.process_time()
         for path in blocks:
             insert_traces_native(store, path, settings)
         insert = time.process_time() - started
+        store.command("SYSTEM START MERGES otel_traces")
+        started = time.process_time()
+        store.command("OPTIMIZE TABLE otel_traces FINAL")
+        merge = time.process_time() - started
     finally:
         store.close()
-    return parse, insert
+    return parse, insert, merge
 
 
 def _requests(count: int, spans: int, first_seed: int) -> list[tuple[bytes, int]]:
@@ -190,14 +192,14 @@ def main() -> None:
         # The writer inserts one spool segment at a time (SEGMENT_BYTES, or what arrived in
         # SEGMENT_AGE_S): the limit inserts batches of that size too.
         per_insert = max(1, SEGMENT_BYTES // len(bodies[0][0]))
-        parse, insert = measure_limit(bodies, Path(tmp), per_insert)
+        parse, insert, merge = measure_limit(bodies, Path(tmp), per_insert)
     limit = total / (parse + insert)
     per_cpu = statistics.median(r.per_cpu for r in done)
-    settled = statistics.median(r.settled for r in done)
     per_wall = statistics.median(r.spans / r.wall for r in done)
+    all_in = sum(r.spans for r in done) / sum(r.cpu + r.merges for r in done)
 
-    def each(values: list[float]) -> str:
-        return " / ".join(f"{v:,.0f}" for v in values)
+    def each(values: list[float], fmt: str = ",.0f") -> str:
+        return " / ".join(format(v, fmt) for v in values)
 
     print(
         f"ingest: {args.rounds} rounds of {total} spans in {args.requests} requests of"
@@ -205,12 +207,13 @@ def main() -> None:
         f" 4 resources each), after a warm-up of {args.warm * args.spans} spans"
     )
     print(
-        f"  receiver: {per_cpu:,.0f} spans/s per core (CPU time; median of"
+        f"  receiver: {per_cpu:,.0f} spans/s per core (CPU time until written; median of"
         f" {each([r.per_cpu for r in done])}), {per_wall:,.0f} spans/s wall"
     )
     print(
-        f"  settled:  {settled:,.0f} spans/s per core counting the CPU until the receiver is idle"
-        f" again, the store's merges of the new parts ({each([r.settled for r in done])})"
+        f"  all-in:   {all_in:,.0f} spans/s per core counting every round's CPU until the"
+        f" receiver is idle again: the store's merges of the new parts"
+        f" ({each([r.merges / r.spans * 1e6 for r in done], '.2f')} µs a span after each round)"
     )
     if warm:
         print(
@@ -221,6 +224,10 @@ def main() -> None:
         f" + insert-only {total / insert:,.0f}/s of the same batches"
     )
     print(f"  ratio:    {per_cpu / limit:.2f} of parse + insert")
+    print(
+        f"  merge:    {merge / total * 1e6:.2f} µs a span for the store to merge those batches'"
+        " parts into one, once (each later merge of the same rows costs about as much again)"
+    )
 
 
 if __name__ == "__main__":

@@ -13,12 +13,13 @@ it already had when its spans came in separate inserts.
 
 from __future__ import annotations
 
-from tailsight.storage.ddl import MaterializedView, SchemaObject, Statement
+from dataclasses import replace
 
-TRACE_ID_TS_MV = MaterializedView(
-    name="otel_traces_trace_id_ts_mv",
-    source="otel_traces",
-    target="otel_traces_trace_id_ts",
+from tailsight.storage.ddl import SchemaObject, Statement
+from tailsight.storage.migrations.m0001_otel_exporter import TRACE_ID_TS_MV as EXPORTERS
+
+TRACE_ID_TS_MV = replace(
+    EXPORTERS,
     select="""
 SELECT
     TraceId,

@@ -74,6 +74,7 @@ class Store:
         self._clients_lock = threading.Lock()
         self._lock: DataDirLock | None = None
         self._closed = False
+        self._settings_known: dict[str, bool] = {}
         if self.embedded:
             if not parts.path or parts.netloc not in ("", "localhost"):
                 raise StoreError(f"embedded store URL must be chdb:///absolute/path, not {url!r}")
@@ -244,7 +245,7 @@ class Store:
 
     def has_setting(self, name: str) -> bool:
         """Whether the engine knows the query-level setting ``name`` (servers differ by version)."""
-        known: dict[str, bool] = self.__dict__.setdefault("_settings_known", {})
+        known = self._settings_known
         if name not in known:
             rows = self.rows(
                 "SELECT count() FROM system.settings WHERE name = {name:String}", {"name": name}

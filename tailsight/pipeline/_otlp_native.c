@@ -1025,16 +1025,14 @@ static int put_requests(Ctx *ctx, Block *blk, Order *o, const Py_buffer *views, 
             const SpanRef *ahead = &o->spans[o->keys[j + 4].span];
             for (size_t off = 0; off < ahead->sp.n; off += 64) PREFETCH(ahead->sp.s + off);
         }
-        const SpanRef *s = &o->spans[o->keys[j].span];
-        o->sorted[j] = *s;
+        SpanRef *s = &o->sorted[j];
+        *s = o->spans[o->keys[j].span];
         if (s->sp.n) memcpy(o->staged.p + total, s->sp.s, s->sp.n);
+        s->sp.s = (const uint8_t *)o->staged.p + total; /* staged is reserved: it stays put */
         total += s->sp.n;
     }
-    total = 0;
     for (size_t j = 0; j < n; j++) {
-        SpanRef *s = &o->sorted[j];
-        s->sp.s = (const uint8_t *)o->staged.p + total;
-        total += s->sp.n;
+        const SpanRef *s = &o->sorted[j];
         const ResRef *rr = &o->res[s->res];
         Resource view = {{a->k.p + rr->k, rr->kn, rr->kn},
                          {a->v.p + rr->v, rr->vn, rr->vn},

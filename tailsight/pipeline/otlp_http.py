@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from google.protobuf import json_format
 from google.rpc import status_pb2
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from tailsight.pipeline.intake import Intake
 from tailsight.pipeline.limits import Refused, check_token, gunzip, malformed, too_large
@@ -51,9 +51,13 @@ async def _read_body(receive: Receive, declared: str | None, limit: int) -> byte
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _respond(
-    send: Send, status: int, body: bytes, media: str, extra: Sequence[tuple[bytes, bytes]] = ()
-) -> None:
+# An answer: status, body, media type and extra headers.
+Answer = tuple[int, bytes, str, Sequence[tuple[bytes, bytes]]]
+TEXT = "text/plain; charset=utf-8"
+
+
+async def _respond(send: Send, answer: Answer) -> None:
+    status, body, media, extra = answer
     headers = [
         (b"content-type", media.encode()),
         (b"content-length", str(len(body)).encode()),
@@ -63,14 +67,12 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
-async def _refuse(send: Send, exc: Refused, is_json: bool) -> None:
+def _refusal(exc: Refused, is_json: bool) -> Answer:
     status = status_pb2.Status(code=exc.code.value[0], message=exc.message)
     extra = [(b"retry-after", str(exc.retry_after).encode())] if exc.retry_after is not None else []
     if is_json:
-        body = json_format.MessageToJson(status, indent=None).encode()
-        await _respond(send, exc.status, body, JSON, extra)
-    else:
-        await _respond(send, exc.status, status.SerializeToString(), PROTOBUF, extra)
+        return exc.status, json_format.MessageToJson(status, indent=None).encode(), JSON, extra
+    return exc.status, status.SerializeToString(), PROTOBUF, extra
 
 
 class OtlpHttpApp:
@@ -90,42 +92,26 @@ class OtlpHttpApp:
             return
         signal = self.signals.get(scope["path"])
         if signal is None:
-            await _respond(send, 404, b"Not Found", "text/plain; charset=utf-8")
-            return
-        if scope["method"] != "POST":
-            await _respond(
-                send, 405, b"Method Not Allowed", "text/plain; charset=utf-8", [(b"allow", b"POST")]
-            )
-            return
-        headers: dict[bytes, bytes] = dict(reversed(scope["headers"]))  # the first of repeats
-        media = _media(headers.get(b"content-type", b"").decode("latin-1"))
-        is_json = media == JSON
-        started = False
-
-        async def sent(message: Message) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
-        try:
-            await self._export(signal, headers, media, is_json, receive, sent)
-        except _Disconnected:
-            return
-        except Exception:
-            log.exception("OTLP/HTTP %s failed", scope["path"])
-            if not started:
-                await _respond(send, 500, b"Internal Server Error", "text/plain; charset=utf-8")
+            answer: Answer = (404, b"Not Found", TEXT, ())
+        elif scope["method"] != "POST":
+            answer = (405, b"Method Not Allowed", TEXT, [(b"allow", b"POST")])
+        else:
+            try:
+                answer = await self._export(signal, dict(reversed(scope["headers"])), receive)
+            except _Disconnected:
+                return
+            except Exception:
+                log.exception("OTLP/HTTP %s failed", scope["path"])
+                answer = (500, b"Internal Server Error", TEXT, ())
+        await _respond(send, answer)
 
     async def _export(
-        self,
-        signal: Signal,
-        headers: dict[bytes, bytes],
-        media: str,
-        is_json: bool,
-        receive: Receive,
-        send: Send,
-    ) -> None:
+        self, signal: Signal, headers: dict[bytes, bytes], receive: Receive
+    ) -> Answer:
+        """The answer to one export; ``headers`` keep the first of repeated names."""
         intake, limits = self.intake, self.intake.limits
+        media = _media(headers.get(b"content-type", b"").decode("latin-1"))
+        is_json = media == JSON
         try:
             authorization = headers.get(b"authorization")
             check_token(intake.token, authorization.decode("latin-1") if authorization else None)
@@ -150,14 +136,12 @@ class OtlpHttpApp:
                 raise too_large(f"body is over the limit of {limits.max_decompressed_bytes} bytes")
             answer = await intake.accept(signal, body, is_json, "http")
         except Refused as exc:
-            await _refuse(send, exc, is_json)
-            return
+            return _refusal(exc, is_json)
         if is_json:
             resp = signal.response()
             resp.ParseFromString(answer)
-            await _respond(send, 200, json_format.MessageToJson(resp, indent=None).encode(), JSON)
-        else:
-            await _respond(send, 200, answer, PROTOBUF)
+            return 200, json_format.MessageToJson(resp, indent=None).encode(), JSON, ()
+        return 200, answer, PROTOBUF, ()
 
 
 def build_http_app(intake: Intake) -> OtlpHttpApp:

@@ -141,7 +141,9 @@ class SpoolWriter:
         # sent the bytes (the embedded store takes bytes too, which tests use).
         self.trace_files = store.embedded if trace_files is None else trace_files
         self.store_failing = False  # the last insert failed: receivers answer 503, not 429
-        self._settings: dict[str, Any] | None = None
+        # The trace insert's input: one file, written over in place segment after segment,
+        # so its pages stay in the page cache instead of being allocated afresh each time.
+        self._native_file = spool.directory / "insert.traces.native"
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._done: dict[Path, set[str]] = {}  # tables of a segment already inserted
@@ -166,7 +168,7 @@ class SpoolWriter:
         self.spool.sealed_event.set()
         if self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
-        (self.spool.directory / "insert.traces.native").unlink(missing_ok=True)
+        self._native_file.unlink(missing_ok=True)
 
     def _run(self) -> None:
         backoff = 0.2
@@ -229,7 +231,7 @@ class SpoolWriter:
             try:
                 insert_one(
                     {
-                        **self._insert_settings(),
+                        **insert_settings(self.store),
                         "insert_deduplication_token": f"{path.stem}:{table}",
                     }
                 )
@@ -242,11 +244,6 @@ class SpoolWriter:
             self.metrics.inc("tailsight_ingest_rows_written_total", count, table=table)
         return True
 
-    def _insert_settings(self) -> dict[str, Any]:
-        if self._settings is None:
-            self._settings = insert_settings(self.store)
-        return self._settings
-
     def _insert_batch(self, batch: TableBatch, settings: dict[str, Any]) -> None:
         self.store.insert_columns(batch.table, batch.columns, list(batch.names), settings=settings)
 
@@ -254,13 +251,10 @@ class SpoolWriter:
         if not self.trace_files:
             self._send_traces(payloads, settings)
             return
-        # One file, written over in place segment after segment: its pages stay in the page
-        # cache rather than being allocated afresh for every segment and freed after it.
-        native = self.spool.directory / "insert.traces.native"
-        rows = write_native_traces(payloads, native)
+        rows = write_native_traces(payloads, self._native_file)
         if rows is not None:  # rendered by the compiled encoder: the store only reads it
             if rows:
-                insert_traces_native(self.store, native, settings)  # type: ignore[arg-type]
+                insert_traces_native(self.store, self._native_file, settings)  # type: ignore[arg-type]
             return
         pb = path.with_suffix(".traces.pb")
         write_length_delimited(pb, payloads)

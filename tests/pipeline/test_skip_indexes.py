@@ -43,5 +43,5 @@ def test_skip_indexes_are_built_by_merges_not_inserts(store: Store, tmp_path: Pa
     ) == [(1,)]
 
 
-def test_an_unknown_setting_is_not_sent(store: Store) -> None:
+def test_a_setting_the_engine_lacks_is_reported_missing(store: Store) -> None:
     assert not store.has_setting("no_such_setting_anywhere")

@@ -1,4 +1,4 @@
-"""Inserted parts skip the bloom filters; the merge that follows builds them."""
+"""The parts the writer inserts: compact, without bloom filters; the merges that follow build them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from tailsight.pipeline.selfmetrics import IngestMetrics
 from tailsight.pipeline.spool import Spool, encode_record
 from tailsight.pipeline.writer import SpoolWriter
 from tailsight.storage import Store
+from tailsight.storage.migrations.m0006_compact_inserts import WIDE_PART_BYTES
 from tests.pipeline.otlp_data import span_request
 
 PARTS = """SELECT rows, secondary_indices_compressed_bytes FROM system.parts
@@ -45,3 +46,29 @@ def test_skip_indexes_are_built_by_merges_not_inserts(store: Store, tmp_path: Pa
 
 def test_a_setting_the_engine_lacks_is_reported_missing(store: Store) -> None:
     assert not store.has_setting("no_such_setting_anywhere")
+
+
+def test_a_segment_past_the_engines_wide_threshold_is_one_compact_part(
+    store: Store, tmp_path: Path
+) -> None:
+    [(default,)] = store.rows(
+        "SELECT toUInt64(value) FROM system.merge_tree_settings WHERE name = 'min_bytes_for_wide_part'"
+    )
+    request = span_request(3000, seed=3)
+    for i, span in enumerate(
+        s for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans
+    ):
+        attribute = span.attributes.add(key="payload")
+        attribute.value.string_value = f"{i:08d}" * 500  # 4 KB a span, 12 MB in all
+    writer = SpoolWriter(Spool(tmp_path), store, IngestMetrics())
+    writer.spool.recover()
+    segment = tmp_path / "000000000001-x.seg"
+    segment.write_bytes(encode_record(1, request.SerializeToString(), 3000))
+    assert writer.write_segment(segment)
+
+    [(part_type, rows, size)] = store.rows(
+        "SELECT part_type, rows, data_uncompressed_bytes FROM system.parts "
+        "WHERE database = currentDatabase() AND table = 'otel_traces' AND active"
+    )
+    assert (part_type, rows) == ("Compact", 3000)
+    assert default < size < WIDE_PART_BYTES  # wide under the engine's default

@@ -23,6 +23,7 @@ from tailsight.storage.migrations import (
     m0003_ingest_dedup,
     m0004_rollups,
     m0005_trace_id_ts_view,
+    m0006_compact_inserts,
 )
 from tailsight.storage.store import Store
 
@@ -70,6 +71,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migration(3, m0003_ingest_dedup),
     _migration(4, m0004_rollups),
     _migration(5, m0005_trace_id_ts_view),
+    _migration(6, m0006_compact_inserts),
 )
 
 

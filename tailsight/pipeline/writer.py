@@ -200,7 +200,7 @@ class SpoolWriter:
         """Insert one segment's rows and delete it; False when the store failed (kept for retry)."""
         started = time.monotonic()
         try:
-            with segment_records(path) as records:
+            with segment_records(path, verify=not self.spool.wrote(path)) as records:
                 rows = decode_segment(records, self.native_traces)
                 written = self._insert_rows(path, rows)
                 del rows  # its payloads are views of the mapped segment

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from tailsight.pipeline.selfmetrics import IngestMetrics
@@ -58,3 +59,48 @@ def test_an_empty_segment_writes_nothing(store: Store, tmp_path: Path) -> None:
     segment.write_bytes(b"")
     assert writer.write_segment(segment)
     assert not segment.exists()
+
+
+def _sealed_by(spool: Spool) -> Path:
+    """A segment ``spool`` appended one request to and sealed."""
+    before = set(spool.sealed())
+
+    async def append_and_seal() -> None:
+        await spool.append(CODE["traces"], span_request(5).SerializeToString(), 5)
+        await spool.seal()
+
+    asyncio.run(append_and_seal())
+    [sealed] = set(spool.sealed()) - before
+    return sealed
+
+
+def test_segments_sealed_by_this_spool_are_its_own(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.recover()
+    sealed = _sealed_by(spool)
+    assert spool.wrote(sealed)
+    later = Spool(tmp_path)  # the next run of the process
+    later.recover()
+    assert later.sealed() == [sealed] and not later.wrote(sealed)
+
+
+def test_a_segment_from_an_earlier_run_has_its_records_checked(
+    store: Store, tmp_path: Path
+) -> None:
+    writer = _writer(store, tmp_path)
+    first, second = (span_request(20, seed=n).SerializeToString() for n in (1, 2))
+    damaged = bytearray(encode_record(CODE["traces"], second, 20))
+    damaged[-40] ^= 0x01  # a flipped bit in a string value: still a valid request
+    data = encode_record(CODE["traces"], first, 20) + bytes(damaged)
+    earlier = tmp_path / "000000000004-0ld0b007.seg"
+    earlier.write_bytes(data)
+    assert not writer.spool.wrote(earlier)
+    assert writer.write_segment(earlier)
+    assert store.rows("SELECT count() FROM otel_traces")[0][0] == 20  # stops at the damage
+
+    # The same bytes sealed by this process are trusted: its CRCs were taken on append.
+    own = _sealed_by(writer.spool)
+    own.write_bytes(data)
+    assert writer.spool.wrote(own)
+    assert writer.write_segment(own)
+    assert store.rows("SELECT count() FROM otel_traces")[0][0] == 60

@@ -1123,8 +1123,38 @@ static int check_any(const Field *v) {
     return OK;
 }
 
+/* The usual KeyValue, one-byte lengths throughout: key (1) then value (2), the value empty
+ * or one scalar. 1 when it is that and well formed; 0 sends it to check_kv's general walk,
+ * which decides every other shape (so both agree wherever this one answers). */
+static inline int plain_kv(const uint8_t *p, size_t n) {
+    if (n < 4 || p[0] != 0x0A || p[1] >= 0x80) return 0;
+    size_t kn = p[1];
+    if (kn + 4 > n) return 0;
+    const uint8_t *q = p + 2 + kn;
+    if (q[0] != 0x12 || q[1] >= 0x80 || kn + 4 + q[1] != n) return 0;
+    size_t vn = q[1];
+    const uint8_t *v = q + 2;
+    if (!utf8_valid(p + 2, kn)) return 0;
+    if (vn == 0) return 1;
+    switch (v[0]) {
+    case 0x0A: /* string_value */
+        return v[1] < 0x80 && (size_t)v[1] + 2 == vn && utf8_valid(v + 2, v[1]);
+    case 0x10: /* bool_value */
+    case 0x18: /* int_value: at most 9 bytes, so no overflow to judge */
+        if (vn < 2 || vn > 10 || v[vn - 1] >= 0x80) return 0;
+        for (size_t i = 1; i + 1 < vn; i++)
+            if (v[i] < 0x80) return 0;
+        return 1;
+    case 0x21: /* double_value */
+        return vn == 9;
+    default:
+        return 0;
+    }
+}
+
 static int check_kv(const Field *kv) {
     TRY(known(kv, 2));
+    if (plain_kv(kv->s, kv->n)) return OK;
     Rd r = sub(kv);
     Field f;
     int rc;

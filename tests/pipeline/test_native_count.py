@@ -69,3 +69,30 @@ def test_counted_mutants_are_bodies_upb_accepts() -> None:
             assert got == upb_count(body), body
             counted += 1
     assert counted > 100  # changed string bytes and the like still count
+
+
+def test_each_attribute_shape_counts_as_upb_counts() -> None:
+    values = [
+        AnyValue(),
+        AnyValue(string_value=""),
+        AnyValue(string_value="ünïcode ✓"),
+        AnyValue(bool_value=True),
+        AnyValue(int_value=300),
+        AnyValue(int_value=-1),  # a ten-byte varint: past the short walk, to the general one
+        AnyValue(double_value=0.25),
+        AnyValue(bytes_value=b"\xff\x00"),
+        AnyValue(string_value="x" * 200),  # a two-byte length
+    ]
+    for value in values:
+        req = span_request(2, resources=1)
+        req.resource_spans[0].scope_spans[0].spans[0].attributes.add(key="k€y", value=value)
+        body = req.SerializeToString()
+        assert count_trace_spans(body) == (2, 0) == upb_count(body), value
+    req = span_request(2, resources=1)
+    span = req.resource_spans[0].scope_spans[0].spans[0]
+    span.attributes.add(key="kxy", value=AnyValue(string_value="vxw"))
+    body = req.SerializeToString()
+    for bad in (b"k\xffy", b"v\xc0w"):  # invalid UTF-8 in a plain key, then in its value
+        broken = body.replace(bad.replace(b"\xff", b"x").replace(b"\xc0", b"x"), bad, 1)
+        assert broken != body
+        assert count_trace_spans(broken) is None and upb_count(broken) is None

@@ -74,8 +74,9 @@ def settle(receiver: Receiver, idle: float, timeout_s: float = 180.0) -> float:
 
 def _timed_send(
     receiver: Receiver, bodies: list[tuple[bytes, int]], senders: int
-) -> tuple[float, float]:
-    """(CPU seconds of the receiver, wall seconds) from the first request until all is written."""
+) -> tuple[int, float, float]:
+    """(spans, CPU seconds of the receiver, wall seconds) from the first request until all
+    is written."""
     base = receiver.rows_written()
     total = sum(n for _, n in bodies)
     stats = SendStats()
@@ -92,7 +93,7 @@ def _timed_send(
         raise SystemExit(f"only {stats.ok_spans} of {total} spans acknowledged: {stats}")
     if not receiver.wait_written(base + total, 300):
         raise SystemExit("the receiver did not write every span in 300 s")
-    return receiver.cpu_seconds() - cpu0, time.monotonic() - t0
+    return total, receiver.cpu_seconds() - cpu0, time.monotonic() - t0
 
 
 @dataclass
@@ -121,12 +122,15 @@ def measure_receiver(
         receiver.wait_written(100, 60)
         settle(receiver, 0.0, 30.0)
         idle = idle_rate(receiver)
-        cold = sum(n for _, n in warm) / _timed_send(receiver, warm, senders)[0] if warm else 0.0
+        cold = 0.0
+        if warm:
+            spans, cpu, _ = _timed_send(receiver, warm, senders)
+            cold = spans / cpu
         settle(receiver, idle)
         done = []
         for bodies in rounds:
-            cpu, wall = _timed_send(receiver, bodies, senders)
-            done.append(Round(sum(n for _, n in bodies), cpu, settle(receiver, idle), wall))
+            spans, cpu, wall = _timed_send(receiver, bodies, senders)
+            done.append(Round(spans, cpu, settle(receiver, idle), wall))
         return done, cold
     finally:
         receiver.stop()

@@ -5,7 +5,8 @@ one part per table. With the engine's default threshold (10 MiB uncompressed) a 
 segment's ``otel_traces`` part is *wide*: a file per column stream, 123 files for the
 exporter's columns, each created, compressed into and closed on its own. A *compact* part
 writes the same columns into one file: at 40,000 spans a part the store's insert cost
-fell from 4.4–5.3 to 3.0–3.9 µs a span, half of it file-system work (bench/README.md).
+fell from 4.4–5.3 to 3.0–4.0 µs a span, two thirds of it system time spent creating
+files (bench/README.md). The other ingest tables' inserts are parts of one segment too.
 Merges still write *wide* parts once a merged part passes the threshold below, twice a
 segment, so the long-lived parts that queries read are laid out as before; a merge of
 compact parts cost the same as a merge of wide ones (5.5 µs a span).

@@ -21,6 +21,10 @@ def _kv(key: str, value: object) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=str(value)))
 
 
+SPREAD_NS = 1000 * 10**9  # the starts of one request's spans
+DAY_NS = 86400 * 10**9
+
+
 def span_request(
     spans: int, resources: int = 4, seed: int = 0, names: list[str] | None = None
 ) -> ExportTraceServiceRequest:
@@ -31,6 +35,10 @@ def span_request(
     rng = random.Random(seed)
     # Recent times: the test store keeps 30 days and drops older rows as they are inserted.
     base = time.time_ns() - 3600 * 10**9
+    # All on one day (one partition, so one part an insert) even an hour after midnight.
+    last = base + SPREAD_NS
+    if last // DAY_NS != base // DAY_NS:
+        base = last // DAY_NS * DAY_NS
     req = ExportTraceServiceRequest()
     per = [spans // resources + (1 if i < spans % resources else 0) for i in range(resources)]
     k = 0
@@ -49,7 +57,7 @@ def span_request(
         ss: ScopeSpans = rs.scope_spans.add()
         ss.scope.name, ss.scope.version = "tailsight.bench", "1.0"
         for _ in range(count):
-            start = base + rng.randrange(10**12)
+            start = base + rng.randrange(SPREAD_NS)
             span: Span = ss.spans.add(
                 trace_id=os.urandom(16),
                 span_id=os.urandom(8),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,11 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import (
+    InMemoryMetricReader,
+    MetricExporter,
+    MetricExportResult,
+)
 from opentelemetry.sdk.resources import Resource
 
 from tailsight.collectors.base import Point
@@ -219,3 +224,45 @@ def test_report_unchanged_reports_every_series_every_interval() -> None:
     # An interval as long as a window reports everything each time too.
     snapshot = _Snapshot([Moving()], 10.0, clock=lambda: clock[0])
     assert all(len(points) == 4 for _, points in run_cycles(snapshot, clock, 5))
+
+
+class _Counting(MetricExporter):
+    """An SDK exporter that only counts the exports it is handed (no network)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exports = 0
+
+    def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kw: Any) -> Any:
+        self.exports += 1
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kw: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("timer", [True, False])
+def test_the_reader_exports_on_its_own_only_with_its_timer(timer: bool) -> None:
+    class One:
+        name = "one"
+
+        def collect(self) -> list[Point]:
+            return [Point("hw.power", 1.0, {"hw.id": "GPU-0", "hw.type": "gpu"})]
+
+    exporter = _Counting()
+    bridge = OtlpMetricsBridge([One()], {"host.name": "h"}, exporter, interval_s=0.05, timer=timer)
+    try:
+        deadline = time.monotonic() + 5
+        while timer and exporter.exports < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not timer:
+            time.sleep(0.5)  # ten intervals
+        assert (exporter.exports >= 2) if timer else (exporter.exports == 0)
+        before = exporter.exports
+        assert bridge.force_flush()
+        assert exporter.exports > before  # an export the caller drives, timer or not
+    finally:
+        bridge.shutdown()

@@ -5,14 +5,15 @@ protobuf over loopback from sender threads in this process: realistic spans (12
 attributes each, 4 services/resources per request, 500 spans per request). The figure is
 spans stored / CPU seconds the receiver process spent (all its threads, including the
 store engine's) from the first request until every span is in ``otel_traces``. The
-store's merges of the new parts mostly run after that (or inside a later round); "all-in"
-counts them too: the receiver's CPU above its idle rate until it is idle again. The measured spans follow a
-warm-up of as many others (``--warm``): a receiver in service has long since grown its
-buffers and the engine its caches, which the first tens of thousands of spans into a
-fresh process pay for (page faults on new memory, first inserts); their figure is printed
-as "cold". The measured requests go in rounds (``--rounds``, one receiver), and the
-median round is the figure: this machine's page faults cost from 0.5 to 7 µs each from
-one moment to the next (bench/README.md), which moves single runs by ±15%.
+store's merges of the new parts mostly run after that (or inside a later round);
+"all-in" counts them too: the receiver's CPU above its idle rate until it is idle again.
+The measured spans follow a warm-up of as many others (``--warm``): a receiver in service
+has long since grown its buffers and the engine its caches, which the first tens of
+thousands of spans into a fresh process pay for (page faults on new memory, first
+inserts); their figure is printed as "cold". The measured requests go in rounds
+(``--rounds``, one receiver), and the median round is the figure: this machine's page
+faults cost from 0.5 to 7 µs each from one moment to the next (bench/README.md), which
+moves single runs by ±15%.
 
 The limit, measured in this run on the same batches: the CPU time to parse the same
 requests with upb (parse-only) plus the CPU time the store engine takes to insert the same

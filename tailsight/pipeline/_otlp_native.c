@@ -1137,8 +1137,8 @@ static inline int plain_kv(const uint8_t *p, size_t n) {
     if (!utf8_valid(p + 2, kn)) return 0;
     if (vn == 0) return 1;
     switch (v[0]) {
-    case 0x0A: /* string_value */
-        return v[1] < 0x80 && (size_t)v[1] + 2 == vn && utf8_valid(v + 2, v[1]);
+    case 0x0A: /* string_value (its length byte is inside the value only when vn >= 2) */
+        return vn >= 2 && v[1] < 0x80 && (size_t)v[1] + 2 == vn && utf8_valid(v + 2, v[1]);
     case 0x10: /* bool_value */
     case 0x18: /* int_value: at most 9 bytes, so no overflow to judge */
         if (vn < 2 || vn > 10 || v[vn - 1] >= 0x80) return 0;

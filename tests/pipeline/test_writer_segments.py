@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Sequence
 from pathlib import Path
+
+import pytest
 
 from tailsight.pipeline.selfmetrics import IngestMetrics
 from tailsight.pipeline.signals import SIGNALS
@@ -104,3 +108,31 @@ def test_a_segment_from_an_earlier_run_has_its_records_checked(
     assert writer.spool.wrote(own)
     assert writer.write_segment(own)
     assert store.rows("SELECT count() FROM otel_traces")[0][0] == 60
+
+
+def test_a_short_write_is_finished_record_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The kernel may write part of a writev (a disk filling up): the rest follows in order.
+    # os.writev is replaced at the system-call boundary by one that stops after 10 bytes.
+    real_writev = os.writev
+
+    def short_writev(fd: int, buffers: Sequence[bytes]) -> int:
+        return os.write(fd, b"".join(buffers)[:10])
+
+    bodies = [span_request(5, seed=n).SerializeToString() for n in (1, 2)]
+    spool = Spool(tmp_path)
+    spool.recover()
+
+    async def append_both() -> None:
+        monkeypatch.setattr(os, "writev", short_writev)
+        await spool.append(CODE["traces"], bodies[0], 5)
+        monkeypatch.setattr(os, "writev", real_writev)
+        await spool.append(CODE["traces"], bodies[1], 5)
+        await spool.close()
+
+    asyncio.run(append_both())
+    [sealed] = spool.sealed()
+    with segment_records(sealed) as records:
+        assert [bytes(r.payload) for r in records] == bodies
+        del records

@@ -39,8 +39,9 @@ from tailsight.sim.sender import OtlpHttpSender, backfill  # noqa: E402
 from tailsight.storage import open_store  # noqa: E402
 from tailsight.storage.state import set_state  # noqa: E402
 from tests.conftest import UpProcess  # noqa: E402
+from tests.timebase import recent_noon  # noqa: E402
 
-START = 1793534400.0  # 2026-11-01T12:00:00Z
+START = recent_noon()  # inside the store's TTL, same time of day every run
 
 
 def fleet_spec(leaves: int, nodes_per_leaf: int) -> FleetSpec:

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 ENV_PREFIX = "TAILSIGHT_"
+ROLES = ("all", "receiver", "analyzer", "ui")
 
 
 class ConfigError(ValueError):
@@ -63,6 +64,23 @@ class Settings:
     ingest_max_items: int = 200_000  # spans, data points or log records per request
     # Analysis
     analysis_interval_s: float = 30.0
+    # Process roles (`tailsight up --role`): receiver, analyzer, ui, or all of them
+    role: str = "all"
+    # Where links in alerts and reports point (the UI as users reach it); default api_base_url
+    external_url: str | None = None
+    # SLOs and alerts (CONTRACT §6-7)
+    slo_dir: Path | None = None  # OpenSLO YAML files; default <data_dir>/slos
+    slo_interval_s: float = 10.0  # SLO evaluation and alert rules, every this many seconds
+    incident_alerts: str = "slo"  # page on incidents of services with an SLO ("slo") or "all"
+    notifiers: tuple[dict[str, Any], ...] = ()  # config file only: [{type: webhook, url: …}, …]
+    smtp_url: str | None = None  # smtp://user:pass@host:port, for email alerts and reports
+    smtp_from: str = "tailsight@localhost"
+    # Weekly report (CONTRACT §8)
+    report_schedule: str = "0 8 * * MON"  # cron, in report_timezone
+    report_timezone: str = "UTC"
+    report_email_to: str | None = None  # comma-separated addresses
+    # Prometheus scrape (CONTRACT §1): Prometheus' own scrape_config syntax, config file only
+    scrape_configs: tuple[dict[str, Any], ...] = ()
     # Node agent (`tailsight agent`)
     agent_endpoint: str | None = None  # OTLP endpoint: http(s)://host:4318 or grpc://host:4317
     agent_interval_s: float = 1.0  # collection and export interval
@@ -83,6 +101,16 @@ class Settings:
     def store_url(self) -> str:
         """The store URL: ``--store`` when given, else the embedded store under ``data_dir``."""
         return self.store or f"chdb://{self.data_dir.expanduser().resolve()}"
+
+    @property
+    def slo_path(self) -> Path:
+        """Where the OpenSLO definitions are read from."""
+        return (self.slo_dir or self.data_dir / "slos").expanduser()
+
+    @property
+    def ui_base_url(self) -> str:
+        """Where links to pages (incidents, SLOs, reports) point."""
+        return (self.external_url or self.api_base_url).rstrip("/")
 
     @property
     def spool_path(self) -> Path:
@@ -107,6 +135,8 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
     """Convert ``raw`` (a string from the environment or a file value) to the field's type."""
     kind = _field_types()[name]
     optional = False
+    if typing.get_origin(kind) is tuple:  # a list of mappings: notifiers, scrape_configs
+        return _coerce_mappings(name, raw, source)
     if isinstance(kind, types.UnionType):
         args = [a for a in typing.get_args(kind) if a is not type(None)]
         optional = len(args) < len(typing.get_args(kind))
@@ -136,6 +166,20 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
         return str(raw)
     except ValueError:
         raise ConfigError(f"{name} from {source}: {raw!r} is not a valid {kind.__name__}") from None
+
+
+def _coerce_mappings(name: str, raw: Any, source: str) -> tuple[dict[str, Any], ...]:
+    """A list of mappings, from a config file's list or an environment variable's YAML/JSON."""
+    if isinstance(raw, str):
+        try:
+            raw = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{name} from {source}: not YAML or JSON: {exc}") from None
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        raise ConfigError(f"{name} from {source}: expected a list of mappings")
+    return tuple(dict(item) for item in raw)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -196,6 +240,10 @@ def load_settings(
         raise ConfigError("agent_interval_s must be a positive number of seconds")
     if settings.agent_top_processes < 0:
         raise ConfigError("agent_top_processes must be 0 or more")
+    if settings.role not in ROLES:
+        raise ConfigError(f"role must be one of {', '.join(ROLES)}, not {settings.role!r}")
+    if settings.incident_alerts not in ("slo", "all"):
+        raise ConfigError('incident_alerts must be "slo" or "all"')
     for port in ("api_port", "otlp_http_port", "otlp_grpc_port"):
         if not 0 <= getattr(settings, port) <= 65535:
             raise ConfigError(f"{port} must be a TCP port number")

@@ -22,9 +22,10 @@ from tailsight.sim.scenario import Scenario, Simulation
 from tailsight.sim.sender import OtlpHttpSender, backfill
 from tests.conftest import UpProcess
 from tests.sim.simdata import SPEC  # a small fleet: 2 leaves, 4 serving nodes, 8 replicas
+from tests.timebase import recent_noon
 
 SEED = 5
-START = 1793534400.0  # 2026-11-01T12:00:00Z
+START = recent_noon()  # inside the store's TTL, same time of day every run
 WARMUP_S, FAULT_S, GAP_S = 600.0, 240.0, 180.0
 
 

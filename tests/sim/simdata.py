@@ -16,6 +16,7 @@ from tailsight.sim.faults import Fault
 from tailsight.sim.fleet import FleetSpec
 from tailsight.sim.latency import sample_requests
 from tailsight.sim.scenario import Scenario, Simulation
+from tests.timebase import recent_noon
 
 SPEC = FleetSpec(
     leaves=2,
@@ -24,7 +25,7 @@ SPEC = FleetSpec(
     gpus_per_node=(4,),
     services={"llm-gateway": 2, "embedder": 2, "reranker": 2, "asr": 2},
 )
-START = 1793534400.0  # 2026-11-01T12:00:00Z
+START = recent_noon()  # inside the store's TTL, same time of day every run
 SEED = 11
 FAULT_AT = START + 300.0
 FAULT_S = 480.0

@@ -6,7 +6,7 @@ OTLP/HTTP to a `tailsight up` on loopback, and drained into its embedded store. 
 with the store opened directly:
 
 - full analysis of the range (``analyze_range``: detection on the rollups, attribution);
-- one continuous-mode cycle after the last minute arrived (``AnalysisScheduler.cycle``);
+- one continuous-mode cycle after the last minute arrived (``ContinuousAnalysis.cycle``);
 - the limit it is compared with: the same per-service 10 s p99 computed from the raw
   spans, plus one pass over the raw metric rows of the range (what analysis without
   rollups would have to read at least).
@@ -30,8 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tailsight.alerts.scheduler import KEY, SCOPE, AnalysisScheduler  # noqa: E402
 from tailsight.app.analyze import analyze_range  # noqa: E402
+from tailsight.app.continuous import KEY, SCOPE, ContinuousAnalysis  # noqa: E402
 from tailsight.sim.faults import random_fault  # noqa: E402
 from tailsight.sim.fleet import FleetSpec, build_fleet  # noqa: E402
 from tailsight.sim.scenario import Scenario, Simulation  # noqa: E402
@@ -146,7 +146,7 @@ def main() -> int:
         analyze_range(store, lo, hi)
         warm_s = time.monotonic() - t0
         # Continuous mode: the watermark one cycle (30 s) behind the newest settled data.
-        scheduler = AnalysisScheduler(store)
+        scheduler = ContinuousAnalysis(store)
         set_state(store, SCOPE, KEY, (hi - timedelta(seconds=60)).isoformat())
         cycle = scheduler.cycle()
         t0 = time.monotonic()

@@ -39,7 +39,7 @@ class ApiBackend:
         self.token = token
         self.timeout = timeout
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.base_url + path, data=data, method=method)
         request.add_header("Content-Type", "application/json")
@@ -62,11 +62,11 @@ class ApiBackend:
         query = {"since": iso(since)}
         if until is not None:
             query["until"] = iso(until)
-        result = self._call("GET", "/api/v1/incidents?" + urllib.parse.urlencode(query))
+        result = self.call("GET", "/api/v1/incidents?" + urllib.parse.urlencode(query))
         return list(result)
 
     def analyze(self, start: datetime, end: datetime) -> dict[str, Any]:
-        return dict(self._call("POST", "/api/v1/analyze", {"from": iso(start), "to": iso(end)}))
+        return dict(self.call("POST", "/api/v1/analyze", {"from": iso(start), "to": iso(end)}))
 
 
 class StoreBackend:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from tailsight.alerts.scheduler import KEY, SCOPE, AnalysisScheduler
 from tailsight.app.analyze import analyze_range
+from tailsight.app.continuous import KEY, SCOPE, ContinuousAnalysis
 from tailsight.storage import Store
 from tailsight.storage.incidents import list_incidents
 from tailsight.storage.state import get_state
@@ -14,7 +14,7 @@ from tests.analysis.test_analyze_store import FAULT_AT, T0, fleet
 
 
 def test_cycles_are_incremental_and_agree_with_manual_analysis(store: Store) -> None:
-    scheduler = AnalysisScheduler(store, settle_s=20.0, first_lookback_s=3600.0)
+    scheduler = ContinuousAnalysis(store, settle_s=20.0, first_lookback_s=3600.0)
     assert scheduler.cycle().start is None  # no data yet: nothing to do
 
     fleet(store, "congestion", 0, 31 * 60 + 30)  # the spike has begun and is still open

@@ -1,5 +1,9 @@
 """Continuous analysis inside ``tailsight up``: each cycle analyses what arrived since the last.
 
+The cycle is a job of the process' one scheduler (:mod:`tailsight.app.jobs`), run every
+``analysis_interval_s``; the SLO and alert evaluation runs right after each cycle, so an
+incident pages as soon as it is detected.
+
 The watermark (``tailsight_state`` analysis/watermark) is in data time: the end of the
 range last analysed. A cycle analyses ``[watermark - reopen, horizon - settle)`` where
 the horizon is the newest 10 s latency window stored, so backfilled data is analysed as
@@ -11,14 +15,10 @@ close. Every cycle runs :func:`~tailsight.app.analyze.analyze_range`, the code b
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-from starlette.routing import BaseRoute
 
 from tailsight.app.analyze import analyze_range
 from tailsight.storage.state import (
@@ -48,39 +48,29 @@ def _floor10(ts: datetime) -> datetime:
     return ts - timedelta(seconds=ts.timestamp() % 10)
 
 
-class AnalysisScheduler:
-    """Runs :meth:`cycle` every ``interval_s`` on the loop's thread pool, as a :class:`Component`.
+class ContinuousAnalysis:
+    """Analyses stored data incrementally: each :meth:`cycle` takes what settled since the last.
 
     Args:
         store: the store to analyse.
-        interval_s: seconds between cycles.
         settle_s: windows younger than this (data time) are left for the next cycle.
         first_lookback_s: how far back the very first cycle starts, before any watermark.
         reopen_s: each cycle also re-analyses this much before the watermark, so a
             spike whose first windows straddle it is seen whole.
     """
 
-    name = "analysis-scheduler"
-
     def __init__(
         self,
         store: Store,
-        interval_s: float = 30.0,
         settle_s: float = 20.0,
         first_lookback_s: float = 3600.0,
         reopen_s: float = 120.0,
     ) -> None:
         self.store = store
-        self.interval_s = interval_s
         self.settle = timedelta(seconds=settle_s)
         self.first_lookback = timedelta(seconds=first_lookback_s)
         self.reopen = timedelta(seconds=reopen_s)
         self.last: CycleReport | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
-
-    def routes(self) -> list[BaseRoute]:
-        return []
 
     def cycle(self) -> CycleReport:
         """Analyse what is new since the watermark and move it forward (blocking)."""
@@ -112,24 +102,3 @@ class AnalysisScheduler:
             self.last.seconds,
         )
         return self.last
-
-    async def start(self) -> None:
-        self._stop.clear()
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while not self._stop.is_set():
-            try:
-                await loop.run_in_executor(None, self.cycle)
-            except Exception:  # one failed cycle must not end continuous analysis
-                log.exception("analysis cycle failed; retrying next cycle")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval_s)

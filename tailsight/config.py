@@ -72,6 +72,8 @@ class Settings:
     slo_dir: Path | None = None  # OpenSLO YAML files; default <data_dir>/slos
     slo_interval_s: float = 10.0  # SLO evaluation and alert rules, every this many seconds
     incident_alerts: str = "slo"  # page on incidents of services with an SLO ("slo") or "all"
+    alert_resolve_delay_s: float = 120.0  # an alert resolves once its condition is gone this long
+    alert_repeat_interval_s: float = 4 * 3600.0  # a firing, unacknowledged alert is sent again
     notifiers: tuple[dict[str, Any], ...] = ()  # config file only: [{type: webhook, url: …}, …]
     smtp_url: str | None = None  # smtp://user:pass@host:port, for email alerts and reports
     smtp_from: str = "tailsight@localhost"

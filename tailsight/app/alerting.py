@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from tailsight.alerts.manager import AlertManager
+from tailsight.alerts.lifecycle import Timing
+from tailsight.alerts.manager import AlertManager, Send
 from tailsight.alerts.model import Alert, Delivery
 from tailsight.alerts.notifiers import Notifier, build_notifiers, deliver
 from tailsight.alerts.silences import Silence
@@ -139,17 +141,12 @@ async def _body(request: Request) -> dict[str, Any] | JSONResponse:
     return body
 
 
-def notifier_sender(
-    notifiers: list[Notifier],
-) -> Any:
+def notifier_sender(notifiers: list[Notifier]) -> Send:
     """``AlertManager``'s ``send``: one alert to one named notifier, with its retries."""
     by_name = {n.name: n for n in notifiers}
 
-    async def send(alert: Alert, name: str, on_delivery: Any) -> None:
-        def report(delivery: Delivery) -> None:
-            on_delivery(delivery)
-
-        await deliver(alert, [by_name[name]], on_delivery=report)
+    async def send(alert: Alert, name: str, on_delivery: Callable[[Delivery], None]) -> None:
+        await deliver(alert, [by_name[name]], on_delivery=on_delivery)
 
     return send
 
@@ -177,6 +174,10 @@ class Alerting:
             notifier_sender(notifiers),
             incident_alerts=settings.incident_alerts,
             ui_url=settings.ui_base_url,
+            timing=Timing(
+                resolve_delay_s=settings.alert_resolve_delay_s,
+                repeat_interval_s=settings.alert_repeat_interval_s,
+            ),
         )
         jobs.every("alerts", settings.slo_interval_s, self.evaluate, first_in=1.0)
 

@@ -1,0 +1,214 @@
+"""A live fleet feeding `tailsight up`, and real local peers that receive its notifications.
+
+Used by the end-to-end alert test and by ``bench/alert_latency.py``: the simulator
+backfills a clean baseline, then streams in real time while faults are injected; an HTTP
+server stands in for Alertmanager, a webhook receiver, Slack and PagerDuty, and an SMTP
+server (aiosmtpd) receives the mails. Everything listens on 127.0.0.1 and stops at the end.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiosmtpd.controller import Controller
+
+from tailsight.sim.faults import Fault, random_fault, truth
+from tailsight.sim.fleet import FleetSpec
+from tailsight.sim.scenario import Scenario, Simulation
+from tailsight.sim.sender import OtlpHttpSender, backfill, live
+
+
+@dataclass
+class Received:
+    """One notification as a peer received it."""
+
+    peer: str  # alertmanager | webhook | slack | pagerduty | email
+    at: float
+    body: Any
+
+
+@dataclass
+class Peers:
+    """The notification targets: one HTTP server (a path per peer) and one SMTP server."""
+
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    http: ThreadingHTTPServer | None = None
+    smtp: Controller | None = None
+
+    def start(self) -> Peers:
+        peers = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"null")
+                peer = self.path.strip("/").split("/")[0]
+                peers.add(Received(peer, time.time(), body))
+                self.send_response(202 if peer == "pagerduty" else 200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"status": "success"}')
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+        class Mailbox:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+                msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+                peers.add(Received("email", time.time(), msg))
+                return "250 OK"
+
+        self.smtp = Controller(Mailbox(), hostname="127.0.0.1", port=0)
+        self.smtp.start()
+        return self
+
+    def add(self, item: Received) -> None:
+        with self.lock:
+            self.received.append(item)
+
+    def of(self, peer: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.received if r.peer == peer]
+
+    @property
+    def http_url(self) -> str:
+        assert self.http is not None
+        return f"http://127.0.0.1:{self.http.server_address[1]}"
+
+    @property
+    def smtp_url(self) -> str:
+        assert self.smtp is not None and self.smtp.server is not None
+        port = self.smtp.server.sockets[0].getsockname()[1]
+        return f"smtp://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        if self.http is not None:
+            self.http.shutdown()
+            self.http.server_close()
+        if self.smtp is not None:
+            self.smtp.stop()
+
+
+def write_config(directory: Path, peers: Peers, **settings: Any) -> Path:
+    """A config file with every notifier type pointing at ``peers``, plus ``settings``."""
+    base = peers.http_url
+    config = {
+        "notifiers": [
+            {"type": "alertmanager", "url": f"{base}/alertmanager"},
+            {"type": "webhook", "url": f"{base}/webhook"},
+            {"type": "slack", "webhook_url": f"{base}/slack"},
+            {"type": "pagerduty", "routing_key": "R0UT1NGKEY", "url": f"{base}/pagerduty"},
+            {"type": "email", "to": "oncall@example.com"},
+        ],
+        "smtp_url": peers.smtp_url,
+        **settings,
+    }
+    path = directory / "tailsight.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def write_slos(directory: Path, services: list[str], max_ms: float = 2000.0) -> Path:
+    """One latency SLO (99% under ``max_ms``) per service, in OpenSLO v1."""
+    directory.mkdir(parents=True, exist_ok=True)
+    docs = []
+    for service in services:
+        spans = {"service": service}
+        docs.append(
+            {
+                "apiVersion": "openslo/v1",
+                "kind": "SLO",
+                "metadata": {"name": f"{service}-latency"},
+                "spec": {
+                    "service": service,
+                    "budgetingMethod": "Occurrences",
+                    "timeWindow": [{"duration": "28d", "isRolling": True}],
+                    "objectives": [{"target": 0.99}],
+                    "indicator": {
+                        "metadata": {"name": f"{service}-fast"},
+                        "spec": {
+                            "ratioMetric": {
+                                "counter": True,
+                                "good": _source({**spans, "max_duration_ms": max_ms}),
+                                "total": _source(spans),
+                            }
+                        },
+                    },
+                },
+            }
+        )
+    path = directory / "slos.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    return path
+
+
+def _source(spans: dict[str, Any]) -> dict[str, Any]:
+    return {"metricSource": {"type": "tailsight", "spec": {"spans": spans}}}
+
+
+class LiveFleet:
+    """A simulated fleet: a backfilled baseline, then real-time telemetry with injectable faults."""
+
+    def __init__(self, spec: FleetSpec, endpoint: str, seed: int = 3, baseline_s: float = 900.0):
+        now = float(int(time.time()) // 10 * 10)
+        self.scenario = Scenario(seed, now - baseline_s, baseline_s, spec, (), name="live")
+        self.sim = Simulation(self.scenario)
+        self.sender = OtlpHttpSender(endpoint)
+        self.rng = random.Random(seed)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def start(self) -> LiveFleet:
+        """Backfill the baseline up to now, then stream in a background thread."""
+        backfill(self.sim, self.sender, self.scenario.end, ticks_per_batch=30)
+        self._thread = threading.Thread(target=self._stream, name="live-fleet", daemon=True)
+        self._thread.start()
+        return self
+
+    def _stream(self) -> None:
+        try:
+            live(self.sim, self.sender, stop=self._stop.is_set)
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller
+            self.error = exc
+
+    def inject(self, kind: str, duration_s: float, fid: str, **changes: Any) -> tuple[Fault, dict[str, Any]]:
+        """A fault of ``kind`` starting now; returns it with its ground truth."""
+        from dataclasses import replace
+
+        fault = random_fault(kind, self.sim.fleet, self.rng, time.time(), duration_s, fid)
+        if changes:
+            fault = replace(fault, **changes)
+        self.sim.engine.add_fault(fault)
+        return fault, truth(fault, self.sim.fleet)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+        self.sender.close()
+
+
+def wait_for(check: Callable[[], bool], timeout_s: float, poll_s: float = 0.5) -> bool:
+    """Poll ``check`` until it is true or ``timeout_s`` passes."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(poll_s)
+    return check()

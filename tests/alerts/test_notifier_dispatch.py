@@ -4,6 +4,7 @@ local servers that answer slowly, wrongly or not at all."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -121,3 +122,14 @@ def test_a_notifier_raising_something_else_is_recorded_not_raised(peer: HttpPeer
 def test_attempts_must_be_positive() -> None:
     with pytest.raises(ValueError, match="attempts"):
         asyncio.run(deliver(sample_alert(), [], attempts=0))
+
+
+def test_secrets_never_reach_the_logs(peer: HttpPeer, caplog: pytest.LogCaptureFixture) -> None:
+    peer.respond(SECRET_PATH, 200, 500)
+    notifier = SlackNotifier("slack", peer.url + SECRET_PATH)
+    with caplog.at_level(logging.DEBUG):
+        asyncio.run(deliver(sample_alert(), [notifier], attempts=2, backoff_s=0.01))
+        asyncio.run(deliver(sample_alert(), [notifier], attempts=2, backoff_s=0.01))
+    assert "HTTP Request: POST" in caplog.text  # httpx logged each request, path hidden
+    assert "not delivered to slack" in caplog.text
+    assert "s3cr3tT0k3n" not in caplog.text

@@ -169,3 +169,37 @@ def test_refused_smtp_connection_is_retryable() -> None:
         asyncio.run(notifier.notify(sample_alert()))
     assert caught.value.retryable
     assert "ConnectionRefusedError" in str(caught.value)
+
+
+def test_plain_relay_gets_mail_but_never_a_password() -> None:
+    mailbox = Mailbox()
+    port = free_port()
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=mailbox.authenticate,
+        auth_require_tls=False,  # would take a password in clear; tailsight must not offer one
+        ready_timeout=10,
+    )
+    controller.start()
+    try:
+        anonymous = EmailNotifier(
+            "email",
+            parse_smtp_url(f"smtp://127.0.0.1:{port}"),
+            sender="t@example.com",
+            to=["a@example.com"],
+        )
+        asyncio.run(anonymous.notify(sample_alert()))
+        with_password = EmailNotifier(
+            "email",
+            parse_smtp_url(f"smtp://{USER}:{PASSWORD}@127.0.0.1:{port}"),
+            sender="t@example.com",
+            to=["a@example.com"],
+        )
+        with pytest.raises(NotifyError, match="offers no STARTTLS") as caught:
+            asyncio.run(with_password.notify(sample_alert()))
+    finally:
+        controller.stop()
+    assert not caught.value.retryable
+    assert len(mailbox.messages) == 1 and mailbox.logins == []

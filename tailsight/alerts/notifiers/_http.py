@@ -3,10 +3,14 @@
 A fresh ``httpx.AsyncClient`` per alert: alerts are rare, so pooled connections buy
 nothing, and a client bound to no event loop cannot outlive the loop that made it.
 ``trust_env`` stays on so ``HTTPS_PROXY``/``NO_PROXY`` reach Slack and PagerDuty.
+
+httpx logs every request's full URL at INFO; a Slack webhook URL is the secret itself, so
+its logger gets a filter that shows only scheme, host and port of any URL it logs.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +21,22 @@ from tailsight.alerts.notifiers.base import NotifyError, public_url, redact
 
 USER_AGENT = f"tailsight/{__version__}"
 DEFAULT_TIMEOUT_S = 30.0  # dispatch.deliver bounds each attempt more tightly
+
+
+class _HideUrlPaths(logging.Filter):
+    """Rewrites the URLs in httpx's log records to their public part (no path, no query)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                public_url(str(a)) if isinstance(a, httpx.URL) else a for a in record.args
+            )
+        return True
+
+
+_httpx_log = logging.getLogger("httpx")
+if not any(isinstance(f, _HideUrlPaths) for f in _httpx_log.filters):
+    _httpx_log.addFilter(_HideUrlPaths())
 
 
 def _retry_after(response: httpx.Response) -> float | None:

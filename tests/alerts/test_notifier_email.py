@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tailsight.alerts.notifiers import NotifyError, build_notifiers, deliver
-from tailsight.alerts.notifiers.email import EmailNotifier, parse_smtp_url
+from tailsight.alerts.notifiers.email import EmailNotifier, parse_smtp_url, subject
 from tests.alerts.peers import sample_alert, self_signed_cert
 from tests.conftest import free_port
 
@@ -133,6 +133,12 @@ def test_firing_and_resolved_mail_over_starttls_with_auth(smtp: SmtpPeer) -> Non
     assert "Resolved:" in text2
     assert done["References"] == msg["References"]  # threaded with the firing mail
     assert done["Message-ID"] != msg["Message-ID"]
+
+
+def test_subject_is_one_line_whatever_the_summary() -> None:
+    assert subject(sample_alert(summary="p99 4 s\r\nBcc: x@evil")) == (
+        "[FIRING page] llm-gateway: p99 4 s Bcc: x@evil (culprit gpu:node-7/3)"
+    )
 
 
 def test_wrong_password_is_not_retried_and_not_shown(smtp: SmtpPeer) -> None:

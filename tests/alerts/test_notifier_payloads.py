@@ -115,7 +115,7 @@ def test_slack_block_kit_names_service_severity_culprit_and_link(peer: HttpPeer)
         notifier, peer, "/services/T000/B000/XXXX", check_slack_message
     )
     assert body["text"].startswith("[FIRING page] llm-gateway: ")
-    assert "gpu:node-7/3" in body["text"] and firing.url in body["text"]
+    assert "gpu:node-7/3" in body["text"] and body["text"].endswith(f" <{firing.url}|open>")
     blocks = body["blocks"]
     assert blocks[0]["type"] == "header"
     assert blocks[0]["text"]["text"] == "Firing · page · llm-gateway"
@@ -143,6 +143,7 @@ def test_slack_cuts_long_texts_to_block_kit_limits(peer: HttpPeer) -> None:
     check_slack_message(body)
     summary_block = body["blocks"][1]["text"]["text"]
     assert summary_block.endswith("…") and "&lt;" in summary_block and "<" not in summary_block
+    assert "x &lt; y &amp; " in body["text"] and body["text"].endswith("|open>")
 
 
 def test_pagerduty_trigger_then_resolve_with_dedup_key(peer: HttpPeer) -> None:

@@ -70,7 +70,8 @@ def subject(alert: Alert) -> str:
     """State, severity, service and culprit, on one line."""
     cause = alert.root_cause
     culprit = f" (culprit {cause.culprit})" if cause else ""
-    return f"{headline(alert)}{culprit}"
+    # One line: a line break in a summary must not end (or inject into) the header.
+    return " ".join(f"{headline(alert)}{culprit}".split())
 
 
 def alert_email(alert: Alert, *, sender: str, to: Sequence[str]) -> EmailMessage:

@@ -119,8 +119,8 @@ def test_firing_and_resolved_mail_over_starttls_with_auth(smtp: SmtpPeer) -> Non
     assert rcpts == ["oncall@example.com", "sre@example.com"]
     msg, text, html = parts(raw)
     subject = msg["Subject"]
-    assert subject.startswith("[FIRING page] llm-gateway: ")
-    assert subject.endswith("(culprit gpu:node-7/3)")
+    # The summary names service and culprit already: neither is repeated.
+    assert subject == f"[FIRING page] {firing.summary}"
     assert msg["From"] == "tailsight@example.com"
     assert msg["To"] == "oncall@example.com, sre@example.com"
     assert "Culprit:     gpu:node-7/3" in text and firing.url in text
@@ -129,7 +129,7 @@ def test_firing_and_resolved_mail_over_starttls_with_auth(smtp: SmtpPeer) -> Non
     assert "88 °C" in text and "88 °C" in html
 
     done, text2, _ = parts(smtp.mailbox.messages[1][2])
-    assert done["Subject"].startswith("[RESOLVED page] llm-gateway: ")
+    assert done["Subject"] == f"[RESOLVED page] {firing.summary}"
     assert "Resolved:" in text2
     assert done["References"] == msg["References"]  # threaded with the firing mail
     assert done["Message-ID"] != msg["Message-ID"]

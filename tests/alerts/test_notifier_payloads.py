@@ -114,7 +114,9 @@ def test_slack_block_kit_names_service_severity_culprit_and_link(peer: HttpPeer)
     body, done = firing_then_resolved(
         notifier, peer, "/services/T000/B000/XXXX", check_slack_message
     )
-    assert body["text"].startswith("[FIRING page] llm-gateway: ")
+    assert body["text"].startswith(
+        "[FIRING page] llm-gateway p99 latency 4.1 s &gt; 2 s: culprit gpu:node-7/3"
+    )
     assert "gpu:node-7/3" in body["text"] and body["text"].endswith(f" <{firing.url}|open>")
     blocks = body["blocks"]
     assert blocks[0]["type"] == "header"
@@ -130,7 +132,7 @@ def test_slack_block_kit_names_service_severity_culprit_and_link(peer: HttpPeer)
     assert button["url"] == firing.url
     assert button["text"]["text"] == "Open incident"
 
-    assert done["text"].startswith("[RESOLVED page] llm-gateway: ")
+    assert done["text"].startswith("[RESOLVED page] llm-gateway p99 latency")
     assert done["blocks"][0]["text"]["text"] == "Resolved · page · llm-gateway"
     assert done["blocks"] != blocks
 

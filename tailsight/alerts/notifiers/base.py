@@ -65,8 +65,13 @@ class NotifyError(Exception):
 
 
 def headline(alert: Alert) -> str:
-    """``[FIRING page] llm-gateway: <summary>``: the first line of every notification."""
-    return f"[{alert.state.upper()} {alert.severity}] {alert.service}: {alert.summary}"
+    """``[FIRING page] <summary>``, the first line of every notification, naming the service
+    and the culprit even when the summary does not (each is added only where it is missing)."""
+    text = alert.summary if alert.service in alert.summary else f"{alert.service}: {alert.summary}"
+    cause = alert.root_cause
+    if cause is not None and cause.culprit not in text:
+        text += f" (culprit {cause.culprit})"
+    return f"[{alert.state.upper()} {alert.severity}] {text}"
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

@@ -67,11 +67,9 @@ def parse_smtp_url(url: str) -> SmtpServer:
 
 
 def subject(alert: Alert) -> str:
-    """State, severity, service and culprit, on one line."""
-    cause = alert.root_cause
-    culprit = f" (culprit {cause.culprit})" if cause else ""
+    """State, severity, service and culprit, on one line (:func:`headline`)."""
     # One line: a line break in a summary must not end (or inject into) the header.
-    return " ".join(f"{headline(alert)}{culprit}".split())
+    return " ".join(headline(alert).split())
 
 
 def alert_email(alert: Alert, *, sender: str, to: Sequence[str]) -> EmailMessage:

@@ -112,7 +112,7 @@ def slack_message(alert: Alert, *, now: datetime) -> dict[str, Any]:
         }
     )
     # The fallback is mrkdwn too: escaped, the link in Slack's <url|label> form.
-    text = escape(f"{headline(alert)} (culprit {culprit})")
+    text = escape(headline(alert))
     if _linkable(alert.url):
         text = cut(text, TEXT_MAX - len(alert.url) - 10) + f" <{alert.url}|open>"
     return {"text": cut(text, TEXT_MAX), "blocks": blocks}

@@ -4,6 +4,7 @@ checked against the published format (tests/alerts/formats.py)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -186,6 +187,19 @@ def test_pagerduty_trigger_then_resolve_with_dedup_key(peer: HttpPeer) -> None:
         "routing_key": "R0UT1NGKEY0000000000000000000000",
         "event_action": "resolve",
         "dedup_key": firing.fingerprint,
+    }
+
+
+def test_pagerduty_acknowledges_an_acknowledged_alert(peer: HttpPeer) -> None:
+    notifier = PagerDutyNotifier("pagerduty", "k" * 32, url=peer.url + "/e")
+    acked = dataclasses.replace(sample_alert("firing"), acknowledged=True)
+    asyncio.run(notifier.notify(acked))
+    event = peer.on("/e")[0].json()
+    check_pagerduty_event(event)
+    assert event == {
+        "routing_key": "k" * 32,
+        "event_action": "acknowledge",
+        "dedup_key": acked.fingerprint,
     }
 
 

@@ -1,4 +1,5 @@
-"""PagerDuty Events API v2: ``trigger`` when an alert fires, ``resolve`` when it ends.
+"""PagerDuty Events API v2: ``trigger`` when an alert fires, ``resolve`` when it ends, and
+``acknowledge`` when a firing alert sent again has been acknowledged in tailsight.
 
 ``dedup_key`` is the alert's fingerprint, so a repeated trigger updates the same
 PagerDuty alert instead of opening another, and the resolve closes it. The routing key
@@ -28,6 +29,8 @@ def pagerduty_event(
     dedup_key = alert.fingerprint[:DEDUP_KEY_MAX]
     if alert.state == "resolved":
         return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key}
+    if alert.acknowledged:  # acknowledged in tailsight: stop PagerDuty's escalation too
+        return {"routing_key": routing_key, "event_action": "acknowledge", "dedup_key": dedup_key}
     cause = alert.root_cause
     summary = alert.summary
     event: dict[str, Any] = {

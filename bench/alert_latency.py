@@ -39,7 +39,7 @@ def main() -> int:
     parser.add_argument("--faults", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait per fault")
     args = parser.parse_args()
-    peers = Peers().start()
+    peers = Peers()
     rows: list[tuple[str, float | None, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

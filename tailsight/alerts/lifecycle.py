@@ -132,35 +132,46 @@ def advance(
 def due_notifications(
     episodes: Iterable[Episode],
     deliveries: Mapping[tuple[str, datetime], list[Delivery]],
-    notifiers: Iterable[str],
+    notifiers: Mapping[str, float | None],
     silences: list[Silence],
     now: datetime,
     timing: Timing,
 ) -> list[tuple[Alert, str]]:
-    """(alert, notifier) pairs to send now; the alert's ``state`` says firing or resolved."""
-    names = list(notifiers)
+    """(alert, notifier) pairs to send now; the alert's ``state`` says firing or resolved.
+
+    ``notifiers`` maps each name to the interval at which that notifier must be re-sent a
+    firing alert to keep it alive (Alertmanager's lease), or None to use the repeat interval.
+    """
     due: list[tuple[Alert, str]] = []
     for episode in episodes:
         alert = episode.alert
         history = deliveries.get(episode.key, [])
         muted = silenced(alert.labels, silences, now)
-        for name in names:
+        for name, resend_s in notifiers.items():
             mine = [d for d in history if d.notifier == name]
-            if _due(alert, mine, muted, now, timing):
+            if _due(alert, mine, muted, now, timing, resend_s):
                 due.append((alert, name))
     return due
 
 
-def _due(alert: Alert, mine: list[Delivery], muted: bool, now: datetime, timing: Timing) -> bool:
+def _due(
+    alert: Alert,
+    mine: list[Delivery],
+    muted: bool,
+    now: datetime,
+    timing: Timing,
+    resend_s: float | None,
+) -> bool:
     fired = [d for d in mine if d.ok and d.state == "firing"]
     if alert.state == "firing":
         if muted:
             return False
         if fired:
-            if alert.acknowledged:
+            if alert.acknowledged and resend_s is None:  # a lease is kept alive regardless
                 return False
             last = max(d.at for d in fired)
-            if (now - last).total_seconds() < timing.repeat_interval_s:
+            every = timing.repeat_interval_s if resend_s is None else resend_s
+            if (now - last).total_seconds() < every:
                 return False
         return _retry_allowed([d for d in mine if d.state == "firing"], now, timing)
     # resolved: once, to each notifier that was told it fired

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -56,7 +56,8 @@ class AlertManager:
     Args:
         store: where incidents, SLO counts and alert state live.
         catalog: the SLO definitions (reloaded when their files change).
-        notifiers: the names of the configured notifiers, in order.
+        notifiers: the configured notifiers' names, each with the interval at which it must
+            be re-sent a firing alert (None: the repeat interval).
         send: delivers one alert to one named notifier.
         incident_alerts: ``slo`` pages on incidents of services with an SLO, ``all`` on any.
         ui_url: where alert links point.
@@ -66,7 +67,7 @@ class AlertManager:
         self,
         store: Store,
         catalog: SloCatalog,
-        notifiers: Sequence[str],
+        notifiers: Mapping[str, float | None],
         send: Send,
         *,
         incident_alerts: str = "slo",
@@ -75,7 +76,7 @@ class AlertManager:
     ) -> None:
         self.store = store
         self.catalog = catalog
-        self.notifiers = list(notifiers)
+        self.notifiers = dict(notifiers)
         self.send = send
         self.incident_alerts = incident_alerts
         self.ui_url = ui_url.rstrip("/")

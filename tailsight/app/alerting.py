@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -170,7 +170,7 @@ class Alerting:
         self.manager = AlertManager(
             store,
             self.catalog,
-            [n.name for n in notifiers],
+            {n.name: getattr(n, "resend_interval_s", None) for n in notifiers},
             notifier_sender(notifiers),
             incident_alerts=settings.incident_alerts,
             ui_url=settings.ui_base_url,

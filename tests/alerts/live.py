@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
 import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from tailsight.sim.faults import Fault, random_fault, truth
 from tailsight.sim.fleet import FleetSpec
 from tailsight.sim.scenario import Scenario, Simulation
 from tailsight.sim.sender import OtlpHttpSender, backfill, live
+from tests.alerts.peers import HttpPeer
 
 
 @dataclass
@@ -38,70 +37,46 @@ class Received:
     body: Any
 
 
-@dataclass
 class Peers:
-    """The notification targets: one HTTP server (a path per peer) and one SMTP server."""
+    """The notification targets: one recording HTTP server (a path per peer) and an SMTP server."""
 
-    received: list[Received] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    http: ThreadingHTTPServer | None = None
-    smtp: Controller | None = None
-
-    def start(self) -> Peers:
+    def __init__(self) -> None:
+        self.http = HttpPeer()
+        self.mail: list[Received] = []
         peers = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"null")
-                peer = self.path.strip("/").split("/")[0]
-                peers.add(Received(peer, time.time(), body))
-                self.send_response(202 if peer == "pagerduty" else 200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(b'{"status": "success"}')
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
 
         class Mailbox:
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
                 msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-                peers.add(Received("email", time.time(), msg))
+                peers.mail.append(Received("email", time.time(), msg))
                 return "250 OK"
 
         self.smtp = Controller(Mailbox(), hostname="127.0.0.1", port=0)
         self.smtp.start()
-        return self
-
-    def add(self, item: Received) -> None:
-        with self.lock:
-            self.received.append(item)
 
     def of(self, peer: str) -> list[Received]:
-        with self.lock:
-            return [r for r in self.received if r.peer == peer]
+        """What ``peer`` received, in order of arrival."""
+        if peer == "email":
+            return list(self.mail)
+        return [
+            Received(peer, r.at, r.json())
+            for r in list(self.http.requests)
+            if r.path.strip("/").split("/")[0] == peer
+        ]
 
     @property
     def http_url(self) -> str:
-        assert self.http is not None
-        return f"http://127.0.0.1:{self.http.server_address[1]}"
+        return self.http.url
 
     @property
     def smtp_url(self) -> str:
-        assert self.smtp is not None and self.smtp.server is not None
+        assert self.smtp.server is not None
         port = self.smtp.server.sockets[0].getsockname()[1]
         return f"smtp://127.0.0.1:{port}"
 
     def stop(self) -> None:
-        if self.http is not None:
-            self.http.shutdown()
-            self.http.server_close()
-        if self.smtp is not None:
-            self.smtp.stop()
+        self.http.stop()
+        self.smtp.stop()
 
 
 def write_config(directory: Path, peers: Peers, **settings: Any) -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +27,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.time)  # when it arrived
 
     def json(self) -> Any:
         return json.loads(self.body)

@@ -68,7 +68,7 @@ def _sent(ep: Episode, notifier: str, state: str, at: datetime, ok: bool = True)
 def test_one_page_per_notifier_then_one_resolve() -> None:
     state: dict[str, Episode] = {}
     (ep,) = step(state, [cond()], T0)
-    names = ["slack", "pagerduty"]
+    names = {"slack": None, "pagerduty": None}
     due = due_notifications([ep], {}, names, [], T0, TIMING)
     assert [(a.state, n) for a, n in due] == [("firing", "slack"), ("firing", "pagerduty")]
     history = {ep.key: [_sent(ep, "slack", "firing", T0), _sent(ep, "pagerduty", "firing", T0)]}
@@ -85,24 +85,29 @@ def test_repeat_interval_and_acknowledgement() -> None:
     (ep,) = advance({}, [cond()], T0, TIMING)
     history = {ep.key: [_sent(ep, "slack", "firing", T0)]}
     at = T0 + timedelta(seconds=3600)
-    assert [a.state for a, _ in due_notifications([ep], history, ["slack"], [], at, TIMING)] == [
+    assert [a.state for a, _ in due_notifications([ep], history, {"slack": None}, [], at, TIMING)] == [
         "firing"
     ]
     acked = Episode(replace(ep.alert, acknowledged=True), ep.last_active_at)
-    assert due_notifications([acked], history, ["slack"], [], at, TIMING) == []
+    assert due_notifications([acked], history, {"slack": None}, [], at, TIMING) == []
+    # Alertmanager's lease is renewed on its own interval, acknowledged or not.
+    history = {ep.key: [_sent(ep, "am", "firing", T0)]}
+    soon = T0 + timedelta(seconds=900)
+    assert due_notifications([acked], history, {"am": 900.0}, [], soon, TIMING)
+    assert not due_notifications([acked], history, {"am": 900.0}, [], soon - timedelta(seconds=1), TIMING)
 
 
 def test_failed_delivery_is_retried_with_backoff() -> None:
     (ep,) = advance({}, [cond()], T0, TIMING)
     fail1 = _sent(ep, "webhook", "firing", T0, ok=False)
     history = {ep.key: [fail1]}
-    assert due_notifications([ep], history, ["webhook"], [], T0 + timedelta(seconds=10), TIMING) == []
-    assert due_notifications([ep], history, ["webhook"], [], T0 + timedelta(seconds=15), TIMING)
+    assert due_notifications([ep], history, {"webhook": None}, [], T0 + timedelta(seconds=10), TIMING) == []
+    assert due_notifications([ep], history, {"webhook": None}, [], T0 + timedelta(seconds=15), TIMING)
     fail2 = _sent(ep, "webhook", "firing", T0 + timedelta(seconds=15), ok=False)
     history = {ep.key: [fail1, fail2]}  # second failure: wait 30 s
     at = T0 + timedelta(seconds=40)
-    assert due_notifications([ep], history, ["webhook"], [], at, TIMING) == []
-    assert due_notifications([ep], history, ["webhook"], [], at + timedelta(seconds=5), TIMING)
+    assert due_notifications([ep], history, {"webhook": None}, [], at, TIMING) == []
+    assert due_notifications([ep], history, {"webhook": None}, [], at + timedelta(seconds=5), TIMING)
 
 
 def test_a_resolve_goes_only_where_the_page_went() -> None:
@@ -110,18 +115,18 @@ def test_a_resolve_goes_only_where_the_page_went() -> None:
     (ep,) = step(state, [cond()], T0)
     history = {ep.key: [_sent(ep, "slack", "firing", T0)]}  # pagerduty never got it
     (res,) = step(state, [], T0 + timedelta(seconds=200))
-    due = due_notifications([res], history, ["slack", "pagerduty"], [], T0 + timedelta(seconds=200), TIMING)
+    due = due_notifications([res], history, {"slack": None, "pagerduty": None}, [], T0 + timedelta(seconds=200), TIMING)
     assert [(a.state, n) for a, n in due] == [("resolved", "slack")]
 
 
 def test_silence_holds_the_page_until_it_ends() -> None:
     (ep,) = advance({}, [cond()], T0, TIMING)
     silence = Silence("s1", (Matcher.parse("service=embedder"),), T0, T0 + timedelta(hours=1))
-    assert due_notifications([ep], {}, ["slack"], [silence], T0, TIMING) == []
+    assert due_notifications([ep], {}, {"slack": None}, [silence], T0, TIMING) == []
     other = Silence("s2", (Matcher.parse("service=~rerank.*"),), T0, T0 + timedelta(hours=1))
-    assert due_notifications([ep], {}, ["slack"], [other], T0, TIMING)
+    assert due_notifications([ep], {}, {"slack": None}, [other], T0, TIMING)
     after = T0 + timedelta(hours=1)
-    assert due_notifications([ep], {}, ["slack"], [silence], after, TIMING)
+    assert due_notifications([ep], {}, {"slack": None}, [silence], after, TIMING)
 
 
 def test_matchers() -> None:

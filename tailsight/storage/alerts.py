@@ -88,16 +88,16 @@ def _select_episodes(store: Store, where: str, params: dict[str, Any]) -> list[E
 
 def latest_episodes(store: Store, ended_since: datetime) -> dict[str, Episode]:
     """Per fingerprint, its newest episode if it is firing or ended after ``ended_since``."""
+    # A fingerprint's older episodes are all resolved, so filtering before LIMIT BY is exact.
     sql = (
         f"SELECT {', '.join(_ALERT_COLUMNS)} FROM tailsight_alerts FINAL "
+        "WHERE State = 'firing' OR EndsAt >= {since:DateTime64(3)} "
         "ORDER BY StartsAt DESC LIMIT 1 BY Fingerprint"
     )
     out: dict[str, Episode] = {}
-    for row in store.rows(sql):
+    for row in store.rows(sql, {"since": ended_since}):
         episode, _ = _episode(row)
-        ends = episode.alert.ends_at
-        if episode.alert.state == "firing" or (ends is not None and ends >= ended_since):
-            out[episode.alert.fingerprint] = episode
+        out[episode.alert.fingerprint] = episode
     return out
 
 

@@ -38,7 +38,10 @@ def _incident(service: str, start: datetime, end: datetime | None) -> Incident:
 
 def _manager(store: Store, slo_dir: Path, peer: HttpPeer) -> AlertManager:
     notifiers = build_notifiers(
-        [{"type": "webhook", "url": f"{peer.url}/hook"}, {"type": "pagerduty", "routing_key": "k", "url": f"{peer.url}/pd"}],
+        [
+            {"type": "webhook", "url": f"{peer.url}/hook"},
+            {"type": "pagerduty", "routing_key": "k", "url": f"{peer.url}/pd"},
+        ],
         smtp_url=None,
         smtp_from="t@localhost",
         external_url="http://ui.example",

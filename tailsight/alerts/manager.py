@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -84,11 +83,6 @@ class AlertManager:
         self.last: Evaluation | None = None
         self._lock = asyncio.Lock()
         self._in_flight: dict[tuple[str, datetime, str, str], asyncio.Task[None]] = {}
-        self._firing_by_slo: dict[str, int] = {}
-
-    def firing_count(self, slo: str) -> int:
-        """Alerts of ``slo`` firing at the last evaluation (for ``GET /api/v1/slos``)."""
-        return self._firing_by_slo.get(slo, 0)
 
     async def evaluate(self, now: datetime | None = None) -> Evaluation:
         """One evaluation; evaluations never overlap."""
@@ -115,7 +109,6 @@ class AlertManager:
                 log.info("alert %s %s: %s", ep.alert.state, ep.alert.name, ep.alert.summary)
         sent = await self._notify(list(current.values()), now)
         firing = [e.alert for e in current.values() if e.alert.state == "firing"]
-        self._firing_by_slo = dict(Counter(a.slo for a in firing if a.slo))
         self.last = Evaluation(now, statuses, len(firing), len(changed), sent)
         return self.last
 

@@ -246,3 +246,12 @@ def list_silences(store: Store, active_at: datetime | None = None) -> list[Silen
         )
         for sid, matchers, starts, ends, by, comment in rows
     ]
+
+
+def firing_by_slo(store: Store) -> dict[str, int]:
+    """How many alerts of each SLO fire now (``alerts_firing`` of ``GET /api/v1/slos``)."""
+    rows = store.rows(
+        "SELECT Slo, count() FROM tailsight_alerts FINAL "
+        "WHERE State = 'firing' AND Slo != '' GROUP BY Slo"
+    )
+    return {str(slo): int(n) for slo, n in rows}

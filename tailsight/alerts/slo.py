@@ -114,7 +114,7 @@ class Slo:
 
     ``window_s`` is the rolling window, or for a calendar window (``rolling`` false) the
     nominal length of one period (``1M`` is 30 days); evaluation then uses the calendar
-    period that holds the evaluation time (:mod:`tailsight.alerts.calendar`).
+    period that holds the evaluation time (``evaluate.period_start``).
     ``calendar`` holds that period's unit (``d``, ``w``, ``M``, ``Q``, ``Y``) and
     ``time_zone`` its zone; ``window_text`` is the duration as written.
     """

@@ -33,25 +33,21 @@ Spans SimpleAggregateFunction(sum, UInt64),
 Latency SimpleAggregateFunction(sumMap, Tuple(Array(UInt64), Array(Float64)))
 """
 
-SLO_10S = Table(
-    name="tailsight_slo_10s",
-    body=_BODY,
-    engine="AggregatingMergeTree()",
-    partition_by="toDate(Window)",
-    order_by="(Service, Window, Operation)",
-    ttl="Window",
-    shard_key="cityHash64(Service)",
-)
 
-SLO_1H = Table(
-    name="tailsight_slo_1h",
-    body=_BODY,
-    engine="AggregatingMergeTree()",
-    partition_by="toYYYYMM(Window)",
-    order_by="(Service, Window, Operation)",
-    ttl="Window",
-    shard_key="cityHash64(Service)",
-)
+def _rollup(name: str, partition_by: str) -> Table:
+    return Table(
+        name=name,
+        body=_BODY,
+        engine="AggregatingMergeTree()",
+        partition_by=partition_by,
+        order_by="(Service, Window, Operation)",
+        ttl="Window",
+        shard_key="cityHash64(Service)",
+    )
+
+
+SLO_10S = _rollup("tailsight_slo_10s", "toDate(Window)")
+SLO_1H = _rollup("tailsight_slo_1h", "toYYYYMM(Window)")
 
 # The adjusted count of a span from its tracestate, and CONTRACT §2's failure rule, as
 # expressions of one ``otel_traces`` row (``storage.slo_queries`` counts raw spans with them).

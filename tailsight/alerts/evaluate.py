@@ -13,8 +13,9 @@ spans stored late for a window already evaluated are counted at the next evaluat
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -247,3 +248,15 @@ def sli_series(
         )
         for b in buckets
     ]
+
+
+def slo_list(
+    store: Store,
+    slos: Sequence[Slo],
+    now: datetime,
+    alerts_firing: Callable[[str], int] = lambda name: 0,
+) -> list[dict[str, Any]]:
+    """CONTRACT §6's answer of ``GET /api/v1/slos`` and ``slo list --json``, by service and name."""
+    statuses = evaluate_slos(store, slos, now)
+    statuses.sort(key=lambda s: (s.slo.service, s.slo.name))
+    return [s.to_json(alerts_firing(s.slo.name)) for s in statuses]

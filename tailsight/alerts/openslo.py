@@ -429,15 +429,24 @@ def _documents(path: Path) -> tuple[list[_Doc], list[SloError]]:
     return docs, errors
 
 
-def load_files(paths: Iterable[Path]) -> tuple[list[Slo], list[SloError]]:
-    """The SLOs of ``paths`` (refs resolved across all of them) and every error found."""
+def load_files(
+    paths: Iterable[Path], ref_paths: Iterable[Path] = ()
+) -> tuple[list[Slo], list[SloError]]:
+    """The SLOs of ``paths`` and every error found in them.
+
+    References (``indicatorRef``, ``alertPolicyRef``, ``conditionRef``) resolve across
+    ``paths`` and ``ref_paths``, whose own documents are otherwise not checked.
+    """
     docs: list[_Doc] = []
     errors: list[SloError] = []
     for path in paths:
         found, bad = _documents(path)
         docs.extend(found)
         errors.extend(bad)
-    refs = _Refs(docs)
+    others: list[_Doc] = []
+    for path in ref_paths:
+        others.extend(_documents(path)[0])
+    refs = _Refs(docs + others)
     slos: list[Slo] = []
     seen: dict[str, _Doc] = {}
     for doc in docs:

@@ -211,6 +211,15 @@ def load_slo_file(path: str | Path) -> tuple[list[Slo], list[SloError]]:
     return load_files([Path(path)])
 
 
+def check_slo_files(paths: list[Path]) -> tuple[list[Slo], list[SloError]]:
+    """The SLOs and errors of ``paths``, references resolved against their directories too."""
+    from tailsight.alerts.openslo import load_files
+
+    given = {p.resolve() for p in paths}
+    siblings = {s for p in paths for s in slo_files(p.parent) if s.resolve() not in given}
+    return load_files(paths, sorted(siblings))
+
+
 def load_slo_dir(directory: str | Path) -> tuple[list[Slo], list[SloError]]:
     """Every SLO of the ``*.yaml``/``*.yml`` files of ``directory``; bad ones reported, not fatal.
 

@@ -183,11 +183,17 @@ def _due(
 
 
 def _retry_allowed(attempts: list[Delivery], now: datetime, timing: Timing) -> bool:
-    """After ``n`` failures since the last success, wait ``retry_first_s * 2**(n-1)`` (capped)."""
+    """After ``n`` failed rounds since the last success, wait ``retry_first_s * 2**(n-1)`` (capped).
+
+    A round is one delivery with its immediate retries (attempts 1, 2, … of the notifier).
+    """
     failures = 0
     last: datetime | None = None
     for d in sorted(attempts, key=lambda d: d.at):
-        failures = 0 if d.ok else failures + 1
+        if d.ok:
+            failures = 0
+        elif d.attempt == 1:
+            failures += 1
         last = d.at
     if failures == 0 or last is None:
         return True

@@ -124,13 +124,17 @@ class AlertManager:
             key = (alert.fingerprint, alert.starts_at, notifier, alert.state)
             if key in self._in_flight:
                 continue
-            task = asyncio.create_task(self._deliver(alert, notifier))
-            self._in_flight[key] = task
-            task.add_done_callback(lambda _t, k=key: self._in_flight.pop(k, None))
+            self._in_flight[key] = asyncio.create_task(self._deliver(key, alert, notifier))
             started += 1
         return started
 
-    async def _deliver(self, alert: Alert, notifier: str) -> None:
+    async def _deliver(self, key: tuple[str, datetime, str, str], alert: Alert, notifier: str) -> None:
+        try:
+            await self._send_recorded(alert, notifier)
+        finally:
+            self._in_flight.pop(key, None)
+
+    async def _send_recorded(self, alert: Alert, notifier: str) -> None:
         loop = asyncio.get_running_loop()
         pending: list[asyncio.Future[None]] = []
 

@@ -19,18 +19,11 @@ from datetime import datetime, timedelta
 from tailsight.alerts.burnrate import rule_breached
 from tailsight.alerts.lifecycle import Condition
 from tailsight.alerts.model import RootCause
-from tailsight.alerts.slo import BurnRateRule, SloStatus
+from tailsight.alerts.slo import BurnRateRule, SloStatus, format_duration
 from tailsight.model import Incident
 
 OPEN_MAX_AGE = timedelta(hours=6)  # an incident still open after this long is stale data
 FRESH_END = timedelta(seconds=60)  # a spike that ended this recently still pages once
-
-
-def _duration(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{int(seconds)}s"
 
 
 def root_cause_of(incident: Incident) -> RootCause | None:
@@ -151,7 +144,7 @@ def _burn_condition(
     ui_url: str,
 ) -> Condition:
     slo = status.slo
-    long_key, short_key = _duration(rule.long_s), _duration(rule.short_s)
+    long_key, short_key = format_duration(rule.long_s), format_duration(rule.short_s)
     related = related_incidents(incidents, slo.service, now - timedelta(seconds=rule.long_s), now)
     best = _best(related)
     cause = root_cause_of(best) if best else None
@@ -166,7 +159,7 @@ def _burn_condition(
     left = f"{budget * 100:.1f}%" if budget is not None else "unknown"
     description = (
         f"SLI {_pct(status.sli)} against a target of {slo.target * 100:g}% over "
-        f"{_duration(slo.window_s)}; error budget left {left}."
+        f"{format_duration(slo.window_s)}; error budget left {left}."
     )
     if cause is not None:
         description += f" Root cause: {cause.summary}"

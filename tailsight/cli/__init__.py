@@ -24,6 +24,7 @@ COMMANDS = (
     "incidents",
     "analyze",
     "alerts",
+    "slo",
     "agent",
     "switch_poller",
 )

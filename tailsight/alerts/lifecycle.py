@@ -84,6 +84,9 @@ def advance(
     timing: Timing,
 ) -> list[Episode]:
     """The episodes that start, change or resolve now. ``episodes``: the latest per fingerprint."""
+    # Times as the store keeps them (milliseconds): an episode's key is the same before
+    # and after it is read back, so its deliveries in flight are recognised as its own.
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
     changed: list[Episode] = []
     seen: set[str] = set()
     for cond in conditions:

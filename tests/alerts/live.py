@@ -26,6 +26,7 @@ from tailsight.sim.fleet import FleetSpec
 from tailsight.sim.scenario import Scenario, Simulation
 from tailsight.sim.sender import OtlpHttpSender, backfill, live
 from tests.alerts.peers import HttpPeer
+from tests.conftest import free_port
 
 
 @dataclass
@@ -51,7 +52,8 @@ class Peers:
                 peers.mail.append(Received("email", time.time(), msg))
                 return "250 OK"
 
-        self.smtp = Controller(Mailbox(), hostname="127.0.0.1", port=0)
+        self.smtp_port = free_port()
+        self.smtp = Controller(Mailbox(), hostname="127.0.0.1", port=self.smtp_port)
         self.smtp.start()
 
     def of(self, peer: str) -> list[Received]:
@@ -70,9 +72,7 @@ class Peers:
 
     @property
     def smtp_url(self) -> str:
-        assert self.smtp.server is not None
-        port = self.smtp.server.sockets[0].getsockname()[1]
-        return f"smtp://127.0.0.1:{port}"
+        return f"smtp://127.0.0.1:{self.smtp_port}"
 
     def stop(self) -> None:
         self.http.stop()

@@ -55,6 +55,11 @@ def test_fires_once_holds_then_resolves_after_the_delay() -> None:
     assert again.alert.state == "firing" and again.alert.starts_at == T0 + timedelta(seconds=600)
 
 
+def test_episode_times_are_kept_to_the_millisecond_as_the_store_keeps_them() -> None:
+    (ep,) = advance({}, [cond()], T0.replace(microsecond=123456), TIMING)
+    assert ep.alert.starts_at.microsecond == 123000
+
+
 def test_fingerprint_is_stable_and_distinct_per_service() -> None:
     assert cond().fingerprint == cond(summary="other").fingerprint
     assert cond("embedder").fingerprint != cond("reranker").fingerprint

@@ -115,6 +115,10 @@ class AlertManager:
     async def _notify(self, episodes: list[Episode], now: datetime) -> int:
         if not self.notifiers or not episodes:
             return 0
+        # Deliveries in progress now: their attempts may land in the store after the history
+        # below is read, so they are skipped by key. (A delivery leaves this set only after
+        # its attempts are stored, so one that finished before the snapshot is in the history.)
+        busy = set(self._in_flight)
         fps = [e.alert.fingerprint for e in episodes]
         history = await asyncio.to_thread(deliveries_of, self.store, fps)
         silences = await asyncio.to_thread(list_silences, self.store, now)
@@ -122,7 +126,7 @@ class AlertManager:
         started = 0
         for alert, notifier in due:
             key = (alert.fingerprint, alert.starts_at, notifier, alert.state)
-            if key in self._in_flight:
+            if key in busy or key in self._in_flight:
                 continue
             self._in_flight[key] = asyncio.create_task(self._deliver(key, alert, notifier))
             started += 1
@@ -148,8 +152,9 @@ class AlertManager:
             await self.send(alert, notifier, recorded)
         except Exception:  # a notifier's bug must not end the manager
             log.exception("delivery of %s to %s failed", alert.name, notifier)
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        for result in await asyncio.gather(*pending, return_exceptions=True):
+            if isinstance(result, Exception):  # sent but not recorded: it may be sent again
+                log.warning("delivery of %s to %s not recorded: %s", alert.name, notifier, result)
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Wait for deliveries in progress (at shutdown), at most ``timeout_s``."""

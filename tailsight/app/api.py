@@ -1,4 +1,4 @@
-"""The HTTP API on port 8050: health, incidents and on-demand analysis (CONTRACT §4–5)."""
+"""The HTTP API on port 8050: health, and the incidents and on-demand analysis routes (CONTRACT §4–5)."""
 
 from __future__ import annotations
 
@@ -60,14 +60,43 @@ class BearerAuth(BaseHTTPMiddleware):
 
 
 def build_api(state: ApiState, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
-    """The API application, with the routes that hosted components contribute."""
+    """The API application: health, and the routes that the hosted components contribute.
+
+    Which components a process hosts depends on its role (``app/up.py``), so a receiver
+    answers 404 on the query routes that only :class:`QueryApi` (the ``ui`` role) adds.
+    """
 
     async def health(request: Request) -> JSONResponse:
         if not state.ready:
             return JSONResponse({"status": "starting"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    async def incidents(request: Request) -> JSONResponse:
+    routes: list[BaseRoute] = [Route("/api/v1/health", health, methods=["GET"]), *extra_routes]
+    middleware = [Middleware(BearerAuth, token=state.token)] if state.token else []
+    return Starlette(routes=routes, middleware=middleware)
+
+
+class QueryApi:
+    """The incident routes of CONTRACT §4 as a :class:`~tailsight.app.component.Component`."""
+
+    name = "query-api"
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/api/v1/incidents", self.incidents, methods=["GET"]),
+            Route("/api/v1/analyze", self.analyze, methods=["POST"]),
+        ]
+
+    async def incidents(self, request: Request) -> JSONResponse:
         now = datetime.now(UTC)
         try:
             since_raw = request.query_params.get("since")
@@ -78,12 +107,12 @@ def build_api(state: ApiState, extra_routes: Sequence[BaseRoute] = ()) -> Starle
             return _error(400, str(exc))
         service = request.query_params.get("service") or None
         try:
-            found = await run_in_threadpool(list_incidents, state.store, since, until, service)
+            found = await run_in_threadpool(list_incidents, self.store, since, until, service)
         except StoreError as exc:
             return _error(503, f"store unavailable: {exc}")
         return JSONResponse([i.to_json() for i in found])
 
-    async def analyze(request: Request) -> JSONResponse:
+    async def analyze(self, request: Request) -> JSONResponse:
         try:
             body = json.loads(await request.body() or b"{}")
             if not isinstance(body, dict):
@@ -98,7 +127,7 @@ def build_api(state: ApiState, extra_routes: Sequence[BaseRoute] = ()) -> Starle
         except (ValueError, TypeError) as exc:
             return _error(400, str(exc))
         try:
-            found = await run_in_threadpool(analyze_range, state.store, start, end)
+            found = await run_in_threadpool(analyze_range, self.store, start, end)
         except ValueError as exc:
             return _error(400, str(exc))
         except StoreError as exc:
@@ -110,12 +139,3 @@ def build_api(state: ApiState, extra_routes: Sequence[BaseRoute] = ()) -> Starle
                 "incidents": [i.to_json() for i in found],
             }
         )
-
-    routes: list[BaseRoute] = [
-        Route("/api/v1/health", health, methods=["GET"]),
-        Route("/api/v1/incidents", incidents, methods=["GET"]),
-        Route("/api/v1/analyze", analyze, methods=["POST"]),
-        *extra_routes,
-    ]
-    middleware = [Middleware(BearerAuth, token=state.token)] if state.token else []
-    return Starlette(routes=routes, middleware=middleware)

@@ -34,14 +34,12 @@ log = logging.getLogger(__name__)
 TABLE = "tailsight_leases"
 COLUMNS = ("Name", "Term", "Holder", "TtlMs")
 
-# On a cluster: the claim reaches its shard before the insert returns, a majority of the
-# shard's replicas have it, and reads see every quorum-written claim. One node: none needed.
-CLUSTER_INSERT = {
-    "insert_distributed_sync": 1,
-    "insert_quorum": "auto",
-    "insert_quorum_parallel": 0,
-}
-CLUSTER_SELECT = " SETTINGS select_sequential_consistency = 1"
+# On a cluster: the claim reaches its shard before the insert returns, and claims and reads
+# go to the shard's first live replica, so a claimer normally reads its own claim back.
+# Safety needs neither (a lagging replica only makes a winner think it lost, for a step);
+# no quorum, so the lease lives on while any replica of its shard does (docs/leases.md).
+CLUSTER_INSERT = {"insert_distributed_sync": 1, "load_balancing": "in_order"}
+CLUSTER_SELECT = " SETTINGS load_balancing = 'in_order'"
 
 
 @dataclass(frozen=True)

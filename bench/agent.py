@@ -155,13 +155,17 @@ def live(seconds: float) -> None:
                 "--ethtool-replay", str(node / "ethtool"),
             ]  # fmt: skip
             for label, extra in (("this machine's /sys and /proc", []), ("replayed node", replay)):
-                pct = _agent_cpu(f"http://127.0.0.1:{up.otlp_http_port}", extra, seconds)
-                print(f"live agent, {label}: {pct:.3f}% of one core over {seconds:g} s")
+                pct, peak = _agent_cpu(f"http://127.0.0.1:{up.otlp_http_port}", extra, seconds)
+                print(
+                    f"live agent, {label}: {pct:.3f}% of one core over {seconds:g} s, "
+                    f"peak RSS {peak / 2**20:.0f} MiB"
+                )
         finally:
             up.stop()
 
 
-def _agent_cpu(endpoint: str, extra: list[str], seconds: float) -> float:
+def _agent_cpu(endpoint: str, extra: list[str], seconds: float) -> tuple[float, int]:
+    """The agent's share of one core, and its peak resident memory in bytes (``VmHWM``)."""
     agent = subprocess.Popen(
         [sys.executable, "-m", "tailsight", "agent", "--endpoint", endpoint, "--no-lldp", *extra],
         stderr=subprocess.DEVNULL,
@@ -178,10 +182,12 @@ def _agent_cpu(endpoint: str, extra: list[str], seconds: float) -> float:
         t0, w0 = ticks(), time.monotonic()
         time.sleep(seconds)
         t1, w1 = ticks(), time.monotonic()
+        with open(f"/proc/{agent.pid}/status") as f:
+            peak = next(int(x.split()[1]) * 1024 for x in f if x.startswith("VmHWM:"))
     finally:
         agent.terminate()
         agent.wait(30)
-    return (t1 - t0) / os.sysconf("SC_CLK_TCK") / (w1 - w0) * 100.0
+    return (t1 - t0) / os.sysconf("SC_CLK_TCK") / (w1 - w0) * 100.0, peak
 
 
 def main() -> int:

@@ -66,6 +66,9 @@ class Settings:
     analysis_interval_s: float = 30.0
     # Process roles (`tailsight up --role`): receiver, analyzer, ui, or all of them
     role: str = "all"
+    # The analyzer lease (docs/leases.md): a dead holder's jobs resume elsewhere within this
+    # plus a third of it; the holder renews every third of it.
+    lease_ttl_s: float = 30.0
     # Where links in alerts and reports point (the UI as users reach it); default api_base_url
     external_url: str | None = None
     # SLOs and alerts (CONTRACT §6-7)
@@ -242,6 +245,8 @@ def load_settings(
         raise ConfigError("agent_interval_s must be a positive number of seconds")
     if settings.agent_top_processes < 0:
         raise ConfigError("agent_top_processes must be 0 or more")
+    if settings.lease_ttl_s <= 0:
+        raise ConfigError("lease_ttl_s must be a positive number of seconds")
     if settings.role not in ROLES:
         raise ConfigError(f"role must be one of {', '.join(ROLES)}, not {settings.role!r}")
     if settings.incident_alerts not in ("slo", "all"):

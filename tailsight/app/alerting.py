@@ -1,4 +1,4 @@
-"""SLOs and alerts inside ``tailsight up``: the evaluation job, the notifiers and the alert API.
+"""SLOs and alerts inside ``tailsight up``: the evaluation job (analyzer role) and the alert API (ui).
 
 The SLO and alert evaluation runs every ``slo_interval_s`` as a job of the process'
 scheduler, and once more right after each analysis cycle, so an incident found by the
@@ -151,10 +151,28 @@ def notifier_sender(notifiers: list[Notifier]) -> Send:
     return send
 
 
-class Alerting:
-    """The SLO/alert component of ``tailsight up``: schedules evaluation, serves the alert API."""
+class AlertApi:
+    """The alert and silence endpoints as a component of the ``ui`` role (no jobs)."""
 
-    name = "alerting"
+    name = "alert-api"
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def routes(self) -> list[BaseRoute]:
+        return alert_routes(self.store)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+class AlertJobs:
+    """SLO and alert evaluation, a job of the ``analyzer`` role, and its deliveries."""
+
+    name = "alert-jobs"
 
     def __init__(self, settings: Settings, store: Store, jobs: JobScheduler) -> None:
         self.store = store
@@ -185,7 +203,7 @@ class Alerting:
         await self.manager.evaluate()
 
     def routes(self) -> list[BaseRoute]:
-        return alert_routes(self.store)
+        return []
 
     async def start(self) -> None:
         log.info(
@@ -197,5 +215,3 @@ class Alerting:
 
     async def stop(self) -> None:
         await self.manager.drain(timeout_s=10.0)
-
-

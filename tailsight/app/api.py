@@ -1,4 +1,4 @@
-"""The HTTP API on port 8050: health, incidents, on-demand analysis and SLOs (CONTRACT §4–6)."""
+"""The HTTP API on port 8050: health, and the incident, analysis and SLO routes (CONTRACT §4–6)."""
 
 from __future__ import annotations
 
@@ -31,21 +31,12 @@ DEFAULT_SINCE = timedelta(hours=24)
 
 
 class ApiState:
-    """What the API handlers share: the store, readiness, the optional token and the SLOs.
+    """What the API handlers share: the store, readiness and the optional token."""
 
-    ``slo_catalog`` is reloaded on each ``GET /api/v1/slos`` when its files changed.
-    """
-
-    def __init__(
-        self,
-        store: Store,
-        token: str | None = None,
-        slo_catalog: SloCatalog | None = None,
-    ) -> None:
+    def __init__(self, store: Store, token: str | None = None) -> None:
         self.store = store
         self.token = token
         self.ready = False
-        self.slo_catalog = slo_catalog
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -71,14 +62,62 @@ class BearerAuth(BaseHTTPMiddleware):
 
 
 def build_api(state: ApiState, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
-    """The API application, with the routes that hosted components contribute."""
+    """The API application: health, and the routes that the hosted components contribute.
+
+    Which components a process hosts depends on its role (``app/up.py``), so a receiver
+    answers 404 on the query routes that only :class:`QueryApi` (the ``ui`` role) adds.
+    """
 
     async def health(request: Request) -> JSONResponse:
         if not state.ready:
             return JSONResponse({"status": "starting"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    async def incidents(request: Request) -> JSONResponse:
+    routes: list[BaseRoute] = [Route("/api/v1/health", health, methods=["GET"]), *extra_routes]
+    middleware = [Middleware(BearerAuth, token=state.token)] if state.token else []
+    return Starlette(routes=routes, middleware=middleware)
+
+
+class QueryApi:
+    """The incident and SLO routes of CONTRACT §4 and §6 as a :class:`~tailsight.app.component.Component`.
+
+    ``slo_catalog`` is reloaded on each ``GET /api/v1/slos`` when its files changed.
+    """
+
+    name = "query-api"
+
+    def __init__(self, store: Store, slo_catalog: SloCatalog | None = None) -> None:
+        self.store = store
+        self.slo_catalog = slo_catalog
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/api/v1/incidents", self.incidents, methods=["GET"]),
+            Route("/api/v1/analyze", self.analyze, methods=["POST"]),
+            Route("/api/v1/slos", self.slos, methods=["GET"]),
+        ]
+
+    def _slo_list(self) -> list[dict[str, Any]]:
+        catalog = self.slo_catalog
+        if catalog is None:
+            return []
+        catalog.reload_if_changed()
+        return slo_list(self.store, catalog.slos, datetime.now(UTC))
+
+    async def slos(self, request: Request) -> JSONResponse:
+        try:
+            found = await run_in_threadpool(self._slo_list)
+        except StoreError as exc:
+            return _error(503, f"store unavailable: {exc}")
+        return JSONResponse(found)
+
+    async def incidents(self, request: Request) -> JSONResponse:
         now = datetime.now(UTC)
         try:
             since_raw = request.query_params.get("since")
@@ -89,12 +128,12 @@ def build_api(state: ApiState, extra_routes: Sequence[BaseRoute] = ()) -> Starle
             return _error(400, str(exc))
         service = request.query_params.get("service") or None
         try:
-            found = await run_in_threadpool(list_incidents, state.store, since, until, service)
+            found = await run_in_threadpool(list_incidents, self.store, since, until, service)
         except StoreError as exc:
             return _error(503, f"store unavailable: {exc}")
         return JSONResponse([i.to_json() for i in found])
 
-    async def analyze(request: Request) -> JSONResponse:
+    async def analyze(self, request: Request) -> JSONResponse:
         try:
             body = json.loads(await request.body() or b"{}")
             if not isinstance(body, dict):
@@ -109,7 +148,7 @@ def build_api(state: ApiState, extra_routes: Sequence[BaseRoute] = ()) -> Starle
         except (ValueError, TypeError) as exc:
             return _error(400, str(exc))
         try:
-            found = await run_in_threadpool(analyze_range, state.store, start, end)
+            found = await run_in_threadpool(analyze_range, self.store, start, end)
         except ValueError as exc:
             return _error(400, str(exc))
         except StoreError as exc:
@@ -121,27 +160,3 @@ def build_api(state: ApiState, extra_routes: Sequence[BaseRoute] = ()) -> Starle
                 "incidents": [i.to_json() for i in found],
             }
         )
-
-    def list_slos() -> list[dict[str, Any]]:
-        catalog = state.slo_catalog
-        if catalog is None:
-            return []
-        catalog.reload_if_changed()
-        return slo_list(state.store, catalog.slos, datetime.now(UTC))
-
-    async def slos(request: Request) -> JSONResponse:
-        try:
-            found = await run_in_threadpool(list_slos)
-        except StoreError as exc:
-            return _error(503, f"store unavailable: {exc}")
-        return JSONResponse(found)
-
-    routes: list[BaseRoute] = [
-        Route("/api/v1/health", health, methods=["GET"]),
-        Route("/api/v1/incidents", incidents, methods=["GET"]),
-        Route("/api/v1/analyze", analyze, methods=["POST"]),
-        Route("/api/v1/slos", slos, methods=["GET"]),
-        *extra_routes,
-    ]
-    middleware = [Middleware(BearerAuth, token=state.token)] if state.token else []
-    return Starlette(routes=routes, middleware=middleware)

@@ -57,6 +57,11 @@ class ApiBackend:
                 message = json.loads(exc.read()).get("error", exc.reason)
             except (ValueError, AttributeError):
                 message = exc.reason
+            if exc.code == 404:  # a `tailsight up --role receiver|analyzer` serves no queries
+                raise CliError(
+                    f"{self.base_url} does not serve {path.split('?')[0]} (its role is not ui "
+                    "or all); pass --api URL of a `tailsight up --role ui` process"
+                ) from None
             raise CliError(f"{self.base_url} answered {exc.code}: {message}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)

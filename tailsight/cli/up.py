@@ -11,6 +11,7 @@ from tailsight.app.runner import BindError, Runner
 from tailsight.app.up import build_components
 from tailsight.cli import CliError
 from tailsight.cli.common import add_store_flags, opened_store, settings_from
+from tailsight.config import ROLES
 
 log = logging.getLogger("tailsight")
 
@@ -18,13 +19,20 @@ log = logging.getLogger("tailsight")
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "up",
-        help="run receivers, API, analysis and UI in one process",
+        help="run receivers, API, analysis and UI in one process (or one --role of them)",
         description="Run tailsight in one process: OTLP receivers (4318 HTTP, 4317 gRPC), "
         "the HTTP API and dashboards (8050) and the analysis scheduler, on the embedded "
         "store under --data-dir or on the ClickHouse server given by --store. "
+        "With --role, a process runs one part of that, so a cluster scales each on its own. "
         "Stops cleanly on SIGTERM or Ctrl-C.",
     )
     add_store_flags(parser)
+    parser.add_argument(
+        "--role",
+        choices=ROLES,
+        help="what this process runs: receiver (OTLP ingest), analyzer (the scheduled jobs, "
+        "while it holds the analyzer lease), ui (API and dashboards), or all (default)",
+    )
     net = parser.add_argument_group("network")
     net.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     net.add_argument("--api-port", type=int, help="HTTP API and UI port (default 8050)")
@@ -41,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
     if args.log_level is None:
         logging.getLogger().setLevel(logging.INFO)
     with opened_store(settings, api_url=settings.api_base_url) as store:
-        log.info("store %s (database %s)", store.display_url, store.database)
+        log.info(
+            "store %s (database %s), role %s", store.display_url, store.database, settings.role
+        )
         runner = Runner(settings, store, build_components(settings, store))
         try:
             asyncio.run(runner.run())

@@ -9,11 +9,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tailsight.alerts.slo import SloCatalog
-
 from tailsight.alerts.lifecycle import Timing
 from tailsight.alerts.manager import AlertManager
 from tailsight.alerts.notifiers import build_notifiers
+from tailsight.alerts.slo import SloCatalog
 from tailsight.app.alerting import add_silence, alerts_json, expire_silence, notifier_sender
 from tailsight.model import Cause, Entity, Incident
 from tailsight.storage import Store

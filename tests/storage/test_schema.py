@@ -8,7 +8,13 @@ import pytest
 
 from tailsight.storage import Store
 from tailsight.storage.ddl import MaterializedView, Table, Target
-from tailsight.storage.migrations import MIGRATIONS, applied_versions, migrate, render_schema
+from tailsight.storage.migrations import (
+    MIGRATIONS,
+    Migration,
+    applied_versions,
+    migrate,
+    render_schema,
+)
 
 # The OpenTelemetry Collector ClickHouse exporter's columns, as its tables define them.
 EXPORTER_COLUMNS = {
@@ -263,3 +269,49 @@ def test_cluster_views_read_and_write_local_tables() -> None:
 def test_single_node_schema_has_no_cluster_words() -> None:
     text = "\n".join(render_schema(Target("otel")))
     assert "ON CLUSTER" not in text and "Replicated" not in text and "Distributed" not in text
+
+
+def _printed_cluster_ddl(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    from tailsight.cli import main
+
+    assert main(["migrate", "--print", "--cluster", "fleet", "--ttl-days", "14"]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith(";\n")
+    return [s.strip() for s in out.strip().removesuffix(";").split(";\n\n")]
+
+
+@pytest.mark.parametrize("migration", MIGRATIONS, ids=lambda m: f"{m.version:04d}_{m.name}")
+def test_migrate_print_cluster_renders_every_migration(
+    migration: Migration, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``tailsight migrate --print --cluster NAME``: each statement of each migration, for a cluster."""
+    printed = _printed_cluster_ddl(capsys)
+    mine = migration.render(Target("otel", cluster="fleet", ttl_days=14))
+    assert mine, f"migration {migration.version} renders nothing"
+    n = len(mine)  # printed whole and in order, as migrate applies them
+    assert any(printed[i : i + n] == mine for i in range(len(printed) - n + 1))
+    for sql in mine:
+        assert " ON CLUSTER fleet" in sql.splitlines()[0], sql
+        for engine in re.findall(r"ENGINE = (\w+)", sql):
+            assert engine.startswith("Replicated") or engine == "Distributed", sql
+        # Statements on a table act on each node's local table, never on the Distributed one.
+        for name in re.findall(r"^ALTER TABLE otel\.(\w+)", sql):
+            assert name.endswith("_local"), sql
+        if "MATERIALIZED VIEW" in sql:
+            assert re.search(r"\bTO otel\.\w+_local\b", sql), sql
+            assert not re.search(r"FROM otel\.(?!\w+_local\b)\w+", sql), sql
+    for obj in migration.objects:
+        if isinstance(obj, Table):
+            local = f"CREATE TABLE IF NOT EXISTS otel.{obj.name}_local ON CLUSTER fleet ("
+            assert any(s.startswith(local) for s in mine), obj.name
+            assert any(
+                f"ENGINE = Distributed(fleet, otel, {obj.name}_local, {obj.shard_key})" in s
+                for s in mine
+            ), obj.name
+
+
+def test_migrate_print_cluster_covers_the_whole_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    printed = _printed_cluster_ddl(capsys)
+    assert printed == render_schema(Target("otel", cluster="fleet", ttl_days=14))
+    versions = [m.version for m in MIGRATIONS]
+    assert versions == sorted(set(versions))

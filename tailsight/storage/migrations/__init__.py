@@ -25,6 +25,7 @@ from tailsight.storage.migrations import (
     m0005_trace_id_ts_view,
     m0006_compact_inserts,
     m0007_slo_rollup,
+    m0008_leases,
     m0013_alerts,
 )
 from tailsight.storage.store import Store
@@ -75,6 +76,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migration(5, m0005_trace_id_ts_view),
     _migration(6, m0006_compact_inserts),
     _migration(7, m0007_slo_rollup),
+    _migration(8, m0008_leases),
     _migration(13, m0013_alerts),
 )
 

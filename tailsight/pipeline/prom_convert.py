@@ -102,6 +102,17 @@ class Assembler:
         self.groups: dict[GroupKey, Group] = {}
         self.known_bounds: dict[tuple[str, Labels], frozenset[float]] = {}
         self.stale = 0
+        self._resources: dict[tuple[str, str], Labels] = {}
+
+    def resource(self, job: str, instance: str) -> Labels:
+        """The target's resource, built once per target (every sample of it asks)."""
+        key = (job, instance)
+        found = self._resources.get(key)
+        if found is None:
+            if len(self._resources) >= _MAX_TRACKED:
+                self._resources.clear()
+            found = self._resources[key] = target_resource(job, instance, self.scheme)
+        return found
 
     def _role(self, name: str, labels: dict[str, str]) -> tuple[str, str]:
         """(family, role): role is bucket, quantile, sum, count, created, counter or gauge."""
@@ -133,7 +144,7 @@ class Assembler:
         base, role = self._role(name, labels)
         if role in ("counter", "gauge"):
             job, instance, attrs = split_target(labels)
-            resource = target_resource(job, instance, self.scheme)
+            resource = self.resource(job, instance)
             ts_ns = ts_ms * 1_000_000
             if role == "counter":
                 start = self.start_times.start((resource, name, attrs), ts_ns, value)
@@ -186,7 +197,7 @@ class Assembler:
 
     def _emit(self, group: Group, emitter: Emitter) -> None:
         job, instance, attrs = split_target(dict(group.labels))
-        resource = target_resource(job, instance, self.scheme)
+        resource = self.resource(job, instance)
         ts_ns = group.ts_ms * 1_000_000
         total = group.sum if group.sum is not None else math.nan
         if group.kind == "summary":

@@ -127,3 +127,17 @@ def test_every_mapped_name_is_documented() -> None:
         assert documented.get(source) == rule.target, source
     assert all(rule_for(src) is not None for src in documented)
     assert not math.isnan(MIB)
+
+
+def test_mapped_contract_names_keep_the_catalogue_type_and_unit() -> None:
+    """A rule that produces a CONTRACT §3 name produces it with that metric's type and unit."""
+    from tailsight.collectors.catalogue import BY_NAME
+
+    checked = 0
+    for source, rule in RULES.items():
+        spec = BY_NAME.get(rule.target)
+        if spec is None:
+            continue
+        assert (rule.kind, rule.unit) == (spec.kind, spec.unit), source
+        checked += 1
+    assert checked >= 15

@@ -121,6 +121,8 @@ class PrometheusScraper:
         return []
 
     async def start(self) -> None:
+        # httpx logs every request at INFO: a line per target per interval drowns the log.
+        logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
         self._client = httpx.AsyncClient(follow_redirects=True)
         for job in self.jobs:
             self._reconcile(job)

@@ -129,7 +129,10 @@ class Assembler:
                 if kind in COMPOSITE or (kind == "counter" and suffix == "_created"):
                     return base, suffix[1:]
         own = kind_of(name)
-        if own == "counter" or (name.endswith("_total") and kind_of(name[:-6]) in (None, "counter")):
+        if own == "counter" or (
+            own in (None, "unknown") and name.endswith("_total")
+            and kind_of(name[:-6]) in (None, "unknown", "counter")
+        ):
             return name, "counter"
         return name, "gauge"
 
@@ -208,6 +211,8 @@ class Assembler:
                 total if group.sum is not None else 0.0, sorted(group.quantiles.items()),
             )  # fmt: skip
             return
+        if len(self.known_bounds) >= _MAX_TRACKED:
+            self.known_bounds.clear()  # forgetting only delays a later split group's completion
         self.known_bounds[(group.base, group.labels)] = frozenset(group.buckets)
         les = sorted(group.buckets)
         count = group.count if group.count is not None else group.buckets.get(math.inf, 0.0)

@@ -141,3 +141,19 @@ def test_mapped_contract_names_keep_the_catalogue_type_and_unit() -> None:
         assert (rule.kind, rule.unit) == (spec.kind, spec.unit), source
         checked += 1
     assert checked >= 15
+
+
+def test_types_from_declarations_before_names() -> None:
+    """``# TYPE`` wins over the ``_total`` shape; untyped ``_total`` is a counter, others gauges."""
+    text = (
+        "# TYPE queue_total gauge\nqueue_total 3\n"
+        "# TYPE jobs counter\njobs 7\n"
+        "events_total 9\nplain 1\n"
+        "# TYPE lat histogram\nlat_bucket{le=\"1\"} 1\nlat_bucket{le=\"+Inf\"} 2\nlat_sum 1.5\nlat_count 2\n"
+    )
+    [pts] = scrape_payloads([text], job="j", instance="h:1")
+    kinds = {p.name: p.kind for p in pts}
+    assert kinds == {"queue_total": "gauge", "jobs": "sum", "events_total": "sum", "plain": "gauge",
+                     "lat": "histogram"}  # fmt: skip
+    lat = named(pts, "lat")[0].dp
+    assert (lat.count, lat.sum, list(lat.bucket_counts), list(lat.explicit_bounds)) == (2, 1.5, [1, 1], [1.0])

@@ -6,6 +6,10 @@ command -v snmpd >/dev/null 2>&1 || need+=(snmpd)
 command -v snmpbulkwalk >/dev/null 2>&1 || need+=(snmp)
 # The node agent reads driver stats by ioctl; a test checks it against `ethtool -S`.
 command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
+# Real Prometheus peers: node_exporter is scraped live, and a Prometheus server remote-writes
+# into tailsight (tests/pipeline/test_prom_peers.py). Debian installs both under /usr/bin.
+command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"

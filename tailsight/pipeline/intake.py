@@ -68,10 +68,43 @@ class Intake:
                 except InvalidRequest as exc:
                     raise malformed(str(exc)) from None
                 payload = msg.SerializeToString() if is_json else body
+        except Refused as exc:
+            self._refused(signal, transport, exc)
+            raise
+        await self.spool_request(signal, payload, items, transport, rejected, started)
+        message = f"{rejected} spans without a trace or span id" if rejected else ""
+        return signal.response_bytes(rejected, message)
+
+    def _refused(self, signal: Signal, transport: str, exc: Refused) -> None:
+        self.metrics.inc(
+            "tailsight_ingest_requests_total",
+            signal=signal.name,
+            transport=transport,
+            outcome=exc.reason,
+        )
+
+    async def spool_request(
+        self,
+        signal: Signal,
+        payload: bytes,
+        items: int,
+        transport: str,
+        rejected: int = 0,
+        started: float | None = None,
+    ) -> None:
+        """Make one well-formed request durable (fsync'ed) or raise :class:`Refused`.
+
+        Converting receivers (Prometheus remote write and scrape) hand their OTLP request
+        here, so they get the same limits, backpressure and counters as OTLP itself.
+        """
+        started = time.monotonic() if started is None else started
+        try:
             if items > self.limits.max_items:
                 raise too_large(
                     f"{items} {signal.name} items in one request; the limit is {self.limits.max_items}"
                 )
+            if self.spool.full():
+                raise self.overloaded()
             try:
                 await self.spool.append(signal.code, payload, items - rejected)
             except SpoolFull:
@@ -81,12 +114,7 @@ class Intake:
                     503, grpc.StatusCode.UNAVAILABLE, f"spool write failed: {exc}", 5
                 ) from None
         except Refused as exc:
-            self.metrics.inc(
-                "tailsight_ingest_requests_total",
-                signal=signal.name,
-                transport=transport,
-                outcome=exc.reason,
-            )
+            self._refused(signal, transport, exc)
             raise
         accepted = items - rejected
         self.metrics.inc(
@@ -104,5 +132,3 @@ class Intake:
         self.metrics.observe(
             "tailsight_ingest_request_seconds", time.monotonic() - started, signal=signal.name
         )
-        message = f"{rejected} spans without a trace or span id" if rejected else ""
-        return signal.response_bytes(rejected, message)

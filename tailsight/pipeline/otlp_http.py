@@ -25,7 +25,7 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 
 
-class _Disconnected(Exception):
+class Disconnected(Exception):
     """The client went away before its body arrived: nobody to answer."""
 
 
@@ -33,7 +33,7 @@ def _media(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-async def _read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
+async def read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large(f"body of {declared} bytes is over the limit of {limit}")
     chunks: list[bytes] = []
@@ -41,7 +41,7 @@ async def _read_body(receive: Receive, declared: str | None, limit: int) -> byte
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise _Disconnected
+            raise Disconnected
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -56,7 +56,7 @@ Answer = tuple[int, bytes, str, Sequence[tuple[bytes, bytes]]]
 TEXT = "text/plain; charset=utf-8"
 
 
-async def _respond(send: Send, answer: Answer) -> None:
+async def respond(send: Send, answer: Answer) -> None:
     status, body, media, extra = answer
     headers = [
         (b"content-type", media.encode()),
@@ -98,12 +98,12 @@ class OtlpHttpApp:
         else:
             try:
                 answer = await self._export(signal, dict(reversed(scope["headers"])), receive)
-            except _Disconnected:
+            except Disconnected:
                 return
             except Exception:
                 log.exception("OTLP/HTTP %s failed", scope["path"])
                 answer = (500, b"Internal Server Error", TEXT, ())
-        await _respond(send, answer)
+        await respond(send, answer)
 
     async def _export(
         self, signal: Signal, headers: dict[bytes, bytes], receive: Receive
@@ -122,7 +122,7 @@ class OtlpHttpApp:
                     f"Content-Type must be {PROTOBUF} or {JSON}, not {media or 'missing'!r}",
                 )
             declared = headers.get(b"content-length")
-            body = await _read_body(
+            body = await read_body(
                 receive, declared.decode("latin-1") if declared else None, limits.max_body_bytes
             )
             encoding = headers.get(b"content-encoding", b"").decode("latin-1").strip().lower()

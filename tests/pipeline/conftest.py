@@ -1,4 +1,4 @@
-"""A running ingest pipeline (writer + OTLP/HTTP + OTLP/gRPC) in this process, on free ports."""
+"""A running ingest pipeline (writer, OTLP/HTTP, OTLP/gRPC, the API port's ingest routes) in this process."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from tailsight.app.api import ApiState, build_api
 from tailsight.app.component import Component
+from tailsight.app.runner import AsgiServer
 from tailsight.config import Settings
 from tailsight.pipeline.component import ingest_components
 from tailsight.pipeline.writer import SpoolWriter
@@ -28,10 +30,15 @@ class Pipeline:
     store: Store
     writer: SpoolWriter
     loop: asyncio.AbstractEventLoop
+    components: list[Component]
 
     @property
     def http(self) -> str:
         return f"http://127.0.0.1:{self.settings.otlp_http_port}"
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.settings.api_port}"
 
     @property
     def grpc(self) -> str:
@@ -63,10 +70,17 @@ def run_pipeline(store: Store, tmp: Path, **overrides: Any) -> Iterator[Pipeline
         Settings(data_dir=tmp),
         otlp_http_port=free_port(),
         otlp_grpc_port=free_port(),
+        api_port=free_port(),
         spool_dir=tmp / "spool",
         **overrides,
     )
     components: list[Component] = ingest_components(settings, store)
+    # The API port with the routes the ingest components contribute (remote write, /metrics).
+    routes = [r for c in components for r in c.routes()]
+    components.append(
+        AsgiServer("api", build_api(ApiState(store, settings.token), routes), "127.0.0.1",
+                   settings.api_port)  # fmt: skip
+    )
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -83,7 +97,7 @@ def run_pipeline(store: Store, tmp: Path, **overrides: Any) -> Iterator[Pipeline
     writer = components[0]
     assert isinstance(writer, SpoolWriter)
     try:
-        yield Pipeline(settings, store, writer, loop)
+        yield Pipeline(settings, store, writer, loop, components)
     finally:
         asyncio.run_coroutine_threadsafe(stop(), loop).result(60)
         loop.call_soon_threadsafe(loop.stop)

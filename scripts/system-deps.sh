@@ -6,6 +6,9 @@ command -v snmpd >/dev/null 2>&1 || need+=(snmpd)
 command -v snmpbulkwalk >/dev/null 2>&1 || need+=(snmp)
 # The node agent reads driver stats by ioctl; a test checks it against `ethtool -S`.
 command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
+# Dashboard tests and screenshots drive a real headless Chromium through its WebDriver.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tailsight.alerts.scheduler import AnalysisScheduler
 from tailsight.app.component import Component
 from tailsight.config import Settings
+from tailsight.dashboards.component import DashboardUi
 from tailsight.pipeline.component import ingest_components
 from tailsight.storage.store import Store
 
@@ -14,4 +15,6 @@ def build_components(settings: Settings, store: Store) -> list[Component]:
     components: list[Component] = []
     components += ingest_components(settings, store)
     components.append(AnalysisScheduler(store, interval_s=settings.analysis_interval_s))
+    # Last: the UI's mount at / takes every path no earlier route matched.
+    components.append(DashboardUi(store, settings.token))
     return components

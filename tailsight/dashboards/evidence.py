@@ -86,7 +86,7 @@ def chart_frame(values: pd.DataFrame, spec: EvidenceSeries) -> pd.DataFrame:
     for column, wanted in spec.match.items():
         rows = rows[rows[column].astype(str) == wanted]
     if spec.speed:
-        io = rows[rows["metric"] != spec.speed]
+        io = rows[(rows["metric"] == spec.metrics[0]) & (rows["direction"] != "")]
         speed = rows.loc[rows["metric"] == spec.speed, "value"].max()
         if io.empty or not speed or speed != speed:
             return pd.DataFrame(columns=["t", "label", "value"])

@@ -39,7 +39,11 @@ def chromium() -> WebDriver:
     driver_path = shutil.which("chromedriver")
     service = Service(driver_path) if driver_path else Service()
     driver = webdriver.Chrome(options=opts, service=service)
-    driver.set_window_size(WIDTH, HEIGHT)
+    # The page's viewport is exactly a wall screen's, whatever the window's own chrome takes.
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False},
+    )
     return driver
 
 

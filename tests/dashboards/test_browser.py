@@ -105,7 +105,8 @@ def test_every_page_renders_without_console_errors(
         _show(browser, up.api + path + query, shots, name)
         heading = _text(browser, "main h1")
         assert heading and "Cannot show" not in heading, f"{path}: {_text(browser, 'main')}"
-        assert browser.get_window_size() == {"width": WIDTH, "height": HEIGHT}
+        viewport = browser.execute_script("return [window.innerWidth, window.innerHeight]")
+        assert viewport == [WIDTH, HEIGHT]
     assert "No SLO data source" in _text(browser, "#slo-missing")
 
 

@@ -68,12 +68,6 @@ def render(ctx: PageContext) -> html.Div:
             wide=True,
         ),
         panel(
-            "Incidents",
-            incidents_table(ctx, incidents),
-            note="Tail-latency spikes in the range, newest first, with the top-ranked cause.",
-            wide=True,
-        ),
-        panel(
             "Incident timeline",
             graph(fig.incident_timeline(incidents, r.start, r.end), "incident-timeline", 260),
             note="Each bar is an incident on its service's row, coloured by its top cause.",
@@ -87,6 +81,12 @@ def render(ctx: PageContext) -> html.Div:
             "GPU fleet",
             graph(gpu_hours_figure(hours), "gpu-hours", 220),
             note="GPU-hours in the range: busy (≥ 50 % utilized), underutilized (5–50 %), idle (< 5 %).",
+        ),
+        panel(
+            "Incidents",
+            incidents_table(ctx, incidents),
+            note="Tail-latency spikes in the range, newest first, with the top-ranked cause.",
+            wide=True,
         ),
         panel(
             "Worst switch ports",

@@ -252,4 +252,8 @@ def _replica_hosts(store: Store, inc: Incident, lo: datetime, until: datetime) -
 def _level(value: float, unit: str) -> str:
     if unit == "1":
         return f"{value:.0%}"
-    return f"{value:,.1f} {fig.unit_text(unit)}"
+    return (
+        f"{value:,.0f} {fig.unit_text(unit)}"
+        if value >= 100
+        else f"{value:.1f} {fig.unit_text(unit)}"
+    )

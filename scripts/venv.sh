@@ -24,11 +24,11 @@ spec="."
 # Progress: a line per package fetched, then the build and the summary. setuptools' own
 # warnings (experimental ext-modules, editable install) are expected and not shown.
 set +o pipefail
-PYTHONWARNINGS=ignore .venv/bin/python -m pip install --no-color -e "$spec" 2>>"$log" \
+PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore .venv/bin/python -m pip install --no-color -e "$spec" 2>>"$log" \
   | tee -a "$log" \
   | grep --line-buffered -E '^(Collecting|Building editable|Successfully installed)' \
   | sed -u -e 's/^Collecting /  fetching /' -e 's/^Building editable.*/  building tailsight (C ingest encoder)/' \
-           -e 's/^Successfully installed \(.*\)/  installed: \1/' | cut -c1-160 >&2
+           -e 's/^Successfully installed \(.*\)/  installed: \1/' -e 's/^\(.\{150\}\).*/\1 …/' >&2
 status=${PIPESTATUS[0]}
 set -o pipefail
 [ "$status" -eq 0 ] || fail

@@ -12,6 +12,7 @@ from datetime import datetime
 
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from tailsight.model import Incident
 
@@ -29,10 +30,76 @@ KIND_COLORS = {
 }
 
 
+# A small template registered once: figures name it, and plotly copies a few keys rather
+# than the whole of plotly_white's (which took most of a page's figure-building time).
+_axis = {"gridcolor": "#e5e7eb", "zerolinecolor": "#d1d5db", "linecolor": "#d1d5db"}
+pio.templates["tailsight"] = go.layout.Template(
+    layout={
+        "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff",
+        "colorway": list(COLORS),
+        "xaxis": _axis,
+        "yaxis": _axis,
+        "font": {"color": "#1f2937"},
+    }
+)
+
+
+def new_figure(*traces: object) -> go.Figure:
+    """A figure whose properties plotly does not validate one by one (about half a page's
+    figure-building time): what is set here is fixed code, checked by the tests."""
+    fig = go.Figure(_validate=False)
+    for trace in traces:
+        fig.add_trace(trace)
+    return fig
+
+
+def band(x0: object, x1: object) -> dict[str, object]:
+    """A shaded span of the time axis, as a layout shape."""
+    return {
+        "type": "rect",
+        "xref": "x",
+        "yref": "paper",
+        "x0": x0,
+        "x1": x1,
+        "y0": 0,
+        "y1": 1,
+        "fillcolor": BAND,
+        "line": {"width": 0},
+        "layer": "below",
+    }
+
+
+def level(y: float, text: str) -> tuple[dict[str, object], dict[str, object]]:
+    """A dotted horizontal line at ``y`` with its label: a shape and an annotation."""
+    line = {
+        "type": "line",
+        "xref": "paper",
+        "yref": "y",
+        "x0": 0,
+        "x1": 1,
+        "y0": y,
+        "y1": y,
+        "line": {"dash": "dot", "color": "#6b7280", "width": 1},
+    }
+    note = {
+        "xref": "paper",
+        "yref": "y",
+        "x": 0,
+        "y": y,
+        "text": text,
+        "showarrow": False,
+        "xanchor": "left",
+        "yanchor": "bottom",
+        "font": {"size": 12, "color": "#4b5563"},
+    }
+    return line, note
+
+
 def styled(fig: go.Figure, y_title: str = "", legend: bool = True) -> go.Figure:
     """The one look of every figure: white, compact margins, readable fonts, UTC time."""
     fig.update_layout(
-        template="plotly_white",
+        template="tailsight",
         margin={"l": 64, "r": 16, "t": 36, "b": 40},
         font={"size": 14},
         showlegend=legend,
@@ -44,7 +111,7 @@ def styled(fig: go.Figure, y_title: str = "", legend: bool = True) -> go.Figure:
 
 
 def empty_figure(message: str) -> go.Figure:
-    fig = go.Figure()
+    fig = new_figure()
     fig.add_annotation(text=message, showarrow=False, font={"size": 16, "color": "#6b7280"})
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
@@ -53,8 +120,7 @@ def empty_figure(message: str) -> go.Figure:
 
 def incident_bands(fig: go.Figure, incidents: Sequence[Incident], end: datetime) -> go.Figure:
     """Shade each incident's span (to ``end`` while it lasts)."""
-    for inc in incidents:
-        fig.add_vrect(x0=inc.start, x1=inc.end or end, fillcolor=BAND, line_width=0, layer="below")
+    fig.update_layout(shapes=[band(inc.start, inc.end or end) for inc in incidents])
     return fig
 
 
@@ -62,7 +128,7 @@ def latency_figure(series: pd.DataFrame, incidents: Sequence[Incident], end: dat
     """p50 and p99 of one service over time, incidents shaded."""
     if series.empty:
         return empty_figure("no requests in this range")
-    fig = go.Figure()
+    fig = new_figure()
     fig.add_scatter(x=series["t"], y=series["p99_ms"], name="p99", line={"color": COLORS[1]})
     fig.add_scatter(x=series["t"], y=series["p50_ms"], name="p50", line={"color": COLORS[0]})
     return styled(incident_bands(fig, incidents, end), "latency (ms)")
@@ -72,7 +138,7 @@ def traffic_figure(series: pd.DataFrame, step_s: int) -> go.Figure:
     """Requests and failed requests per second of one service."""
     if series.empty:
         return empty_figure("no requests in this range")
-    fig = go.Figure()
+    fig = new_figure()
     fig.add_scatter(
         x=series["t"], y=series["requests"] / step_s, name="requests/s", line={"color": COLORS[0]}
     )
@@ -88,7 +154,7 @@ def fleet_p99_figure(
     """Each service's p99 over the range, one line per service, incidents shaded."""
     if series.empty:
         return empty_figure("no requests in this range")
-    fig = go.Figure()
+    fig = new_figure()
     for i, (service, rows) in enumerate(series.groupby("service", sort=True)):
         fig.add_scatter(
             x=rows["t"], y=rows["p99_ms"], name=str(service), line={"color": COLORS[i % 8]}
@@ -101,7 +167,7 @@ def incident_timeline(incidents: Sequence[Incident], start: datetime, end: datet
     if not incidents:
         return empty_figure("no incidents in this range")
     kinds = sorted({(i.causes[0].kind if i.causes else "unknown") for i in incidents})
-    fig = go.Figure()
+    fig = new_figure()
     for kind in kinds:
         mine = [i for i in incidents if (i.causes[0].kind if i.causes else "unknown") == kind]
         fig.add_bar(
@@ -127,7 +193,7 @@ def replica_heatmap(replicas: pd.DataFrame) -> go.Figure:
         return empty_figure("no replicas in this range")
     frame = replicas.assign(replica=replicas["host"] + "/" + replicas["pid"].astype(str))
     grid = frame.pivot_table(index="replica", columns="t", values="p99_ms", aggfunc="max")
-    fig = go.Figure(
+    fig = new_figure(
         go.Heatmap(
             z=grid.to_numpy(),
             x=list(grid.columns),
@@ -157,7 +223,7 @@ def evidence_figure(
     """
     if series.empty:
         return empty_figure("no samples of this metric around the spike")
-    fig = go.Figure()
+    fig = new_figure()
     for i, (label, rows) in enumerate(series.groupby("label", sort=True)):
         fig.add_scatter(
             x=rows["t"],
@@ -167,15 +233,11 @@ def evidence_figure(
             marker={"size": 4},
             line={"color": COLORS[i % 8]},
         )
-    fig.add_vrect(x0=onset, x1=until, fillcolor=BAND, line_width=0, layer="below")
-    for level, name in ((baseline, "baseline"), (during, "during")):
-        fig.add_hline(
-            y=level,
-            line_dash="dot",
-            line_color="#6b7280",
-            annotation_text=name,
-            annotation_position="top left",
-        )
+    base_line, base_note = level(baseline, "baseline")
+    during_line, during_note = level(during, "during")
+    fig.update_layout(
+        shapes=[band(onset, until), base_line, during_line], annotations=[base_note, during_note]
+    )
     fig = styled(fig, unit_text(unit))
     if unit == "1":
         fig.update_yaxes(tickformat=".0%")
@@ -199,7 +261,7 @@ def span_tree_figure(spans: pd.DataFrame) -> go.Figure:
     rows = span_tree_rows(spans)
     t0 = spans["start"].min()
     labels = [f"{INDENT * depth}{r['service']}: {r['name']}" for depth, r in rows]
-    fig = go.Figure(
+    fig = new_figure(
         go.Bar(
             base=[(r.start - t0).total_seconds() * 1000 for _, r in rows],
             x=[max(float(r.ms), 0.01) for _, r in rows],

@@ -161,7 +161,7 @@ def utilization_figure(ports: pd.DataFrame) -> go.Figure:
         ports.dropna(subset=["util_peak"]).sort_values("util_peak", ascending=False).head(TOP_PORTS)
     )
     names = top["switch"] + "/" + top["interface"]
-    figure = go.Figure()
+    figure = fig.new_figure()
     figure.add_bar(x=names, y=top["util_mean"], name="mean", marker_color=fig.COLORS[0])
     figure.add_bar(x=names, y=top["util_peak"], name="peak", marker_color=fig.COLORS[1])
     figure.update_layout(barmode="group", hovermode="closest")
@@ -197,7 +197,7 @@ def topology_figure(links: pd.DataFrame, lldp: pd.DataFrame, ports: pd.DataFrame
             for r in lldp.itertuples()
             if r.neighbor in spines
         ]
-    figure = go.Figure()
+    figure = fig.new_figure()
     for is_hot, color, width in ((False, "#cbd5e1", 1), (True, "#dc2626", 3)):
         xs: list[float | None] = []
         ys: list[float | None] = []

@@ -224,7 +224,7 @@ def ports_table(ctx: PageContext, ports: Any) -> html.Div:
 def gpu_hours_figure(hours: GpuHours) -> go.Figure:
     if hours.total <= 0:
         return fig.empty_figure("no GPU utilization stored in this range")
-    figure = go.Figure()
+    figure = fig.new_figure()
     for value, name, color in (
         (hours.busy, "busy", "#16a34a"),
         (hours.underutilized, "underutilized", "#f59e0b"),

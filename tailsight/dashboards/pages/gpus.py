@@ -77,7 +77,7 @@ def util_heatmap_rows(util: pd.DataFrame) -> pd.DataFrame:
 def utilization_heatmap(grid: pd.DataFrame) -> go.Figure:
     if grid.empty:
         return fig.empty_figure("no GPU utilization stored in this range")
-    figure = go.Figure(
+    figure = fig.new_figure(
         go.Heatmap(
             z=grid.to_numpy(),
             x=list(grid.columns),

@@ -89,9 +89,10 @@ def slo_table(ctx: PageContext, statuses: list[dict[str, Any]]) -> html.Div:
 def sli_figure(history: pd.DataFrame, target: float) -> go.Figure:
     if history.empty:
         return fig.empty_figure("no SLI values in this range")
-    figure = go.Figure()
+    figure = fig.new_figure()
     figure.add_scatter(x=history["t"], y=history["sli"], name="SLI", line={"color": fig.COLORS[0]})
-    figure.add_hline(y=target, line_dash="dot", line_color=fig.COLORS[1], annotation_text="target")
+    line, note = fig.level(target, "target")
+    figure.update_layout(shapes=[line], annotations=[note])
     figure = fig.styled(figure, "good / total")
     figure.update_yaxes(rangemode="normal", tickformat=".2%")
     return figure
@@ -100,7 +101,7 @@ def sli_figure(history: pd.DataFrame, target: float) -> go.Figure:
 def burn_down_figure(history: pd.DataFrame) -> go.Figure:
     if history.empty:
         return fig.empty_figure("no budget values in this range")
-    figure = go.Figure()
+    figure = fig.new_figure()
     figure.add_scatter(
         x=history["t"],
         y=history["error_budget_remaining"],
@@ -128,7 +129,7 @@ def burn_rate_figure(burn_rates: dict[str, float]) -> go.Figure:
     colors = [
         fig.COLORS[1] if v >= 6 else fig.COLORS[4] if v >= 1 else fig.COLORS[2] for v in values
     ]
-    figure = go.Figure(
+    figure = fig.new_figure(
         go.Bar(
             x=windows,
             y=values,

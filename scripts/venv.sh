@@ -26,8 +26,8 @@ spec="."
 set +o pipefail
 PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore .venv/bin/python -m pip install --no-color -e "$spec" 2>>"$log" \
   | tee -a "$log" \
-  | grep --line-buffered -E '^(Collecting|Building editable|Successfully installed)' \
-  | sed -u -e 's/^Collecting /  fetching /' -e 's/^Building editable.*/  building tailsight (C ingest encoder)/' \
+  | grep --line-buffered -E '^(Collecting| *Building editable.*started|Successfully installed)' \
+  | sed -u -e 's/^Collecting /  fetching /' -e 's/^ *Building editable.*/  building tailsight (C ingest encoder)/' \
            -e 's/^Successfully installed \(.*\)/  installed: \1/' -e 's/^\(.\{150\}\).*/\1 …/' >&2
 status=${PIPESTATUS[0]}
 set -o pipefail

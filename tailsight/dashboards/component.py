@@ -9,7 +9,9 @@ the same as the API's.
 
 from __future__ import annotations
 
+import asyncio
 import html
+import logging
 from typing import Any
 from urllib.parse import parse_qs, quote
 
@@ -20,11 +22,11 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from tailsight.app.auth import COOKIE, request_authorized, token_matches
-from tailsight.dashboards.app import build_dash
 from tailsight.dashboards.style import CSS
 from tailsight.storage.store import Store
 
 COOKIE_MAX_AGE_S = 30 * 86400
+log = logging.getLogger(__name__)
 
 
 def login_page(next_path: str, message: str = "") -> str:
@@ -77,13 +79,29 @@ class DashboardUi:
 
     def __init__(self, store: Store, token: str | None = None, slos: Any = None) -> None:
         self.token = token
-        self.dash = build_dash(store, slos)
-        self._wsgi = WSGIMiddleware(self.dash.server)
+        self._store = store
+        self._slos = slos
+        self._wsgi: Any = None
+        self._built: asyncio.Task[None] | None = None
+
+    def _build(self) -> None:
+        # Imported here: Dash, Flask and plotly take a second or more to import, which
+        # `tailsight up` then spends after it is healthy rather than before.
+        from tailsight.dashboards.app import build_dash
+
+        self._wsgi = WSGIMiddleware(build_dash(self._store, self._slos).server)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._wsgi is None:
+            if self._built is None:
+                self._built = asyncio.create_task(asyncio.to_thread(self._build))
+            await asyncio.shield(self._built)
+        await self._wsgi(scope, receive, send)
 
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/login", self._login, methods=["GET", "POST"]),
-            Mount("/", app=TokenGate(self._wsgi, self.token)),
+            Mount("/", app=TokenGate(self._serve, self.token)),
         ]
 
     async def _login(self, request: Request) -> Response:
@@ -104,7 +122,15 @@ class DashboardUi:
         return response
 
     async def start(self) -> None:
-        return None
+        """Starts building the Dash app in a thread; requests that come first wait for it."""
+        self._built = asyncio.create_task(asyncio.to_thread(self._build))
+        self._built.add_done_callback(_log_failure)
 
     async def stop(self) -> None:
-        return None
+        if self._built is not None and not self._built.done():
+            await asyncio.wait([self._built], timeout=30)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the dashboards could not be built", exc_info=task.exception())

@@ -3,7 +3,7 @@
 
 DATA_DIR ?= $(HOME)/.local/share/tailsight
 
-.PHONY: demo up test lint bench venv
+.PHONY: demo up test lint bench venv screenshots
 
 venv:
 	@scripts/venv.sh dev
@@ -29,3 +29,9 @@ test: venv
 
 bench: venv
 	@for b in bench/*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done
+
+# Every dashboard page at 1920x1080, from the browser tests against a simulated fleet.
+screenshots: venv
+	@scripts/system-deps.sh
+	SCREENSHOTS_DIR=docs/screenshots .venv/bin/pytest -q -p no:cacheprovider \
+		tests/dashboards/test_browser.py -k every_page

@@ -10,6 +10,9 @@ command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
 # into tailsight (tests/pipeline/test_prom_peers.py). Debian installs both under /usr/bin.
 command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+# Dashboard tests and screenshots drive a real headless Chromium through its WebDriver.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"

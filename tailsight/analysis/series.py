@@ -76,3 +76,35 @@ def cumulative_rates(
         span = last_t - first_t
         from_own = np.where(span > 0, own / span, np.nan)
     return np.where(use_prev, from_prev, from_own)
+
+
+def bucket_values(frame: pd.DataFrame, step_s: float) -> pd.DataFrame:
+    """Coarse buckets (``storage.dashboard_metrics.metric_buckets``) with a ``value`` column.
+
+    Gauges: the mean of the bucket's points. Delta sums: the bucket's total over its
+    length. Cumulative sums: the increase between the bucket's first and last point over
+    the time between them (a drop counts as a reset: the value counted since it); NaN
+    where the bucket holds one point. Dashboards draw minutes to hours per bucket, where
+    the increase across a bucket edge is a rounding error; analysis uses ``with_values``.
+    """
+    if frame.empty:
+        return frame.assign(value=pd.Series(dtype=float))
+    total = frame["total"].to_numpy(dtype=float)
+    points = frame["points"].to_numpy(dtype=float)
+    value = total / np.maximum(points, 1.0)
+    is_sum = (frame["kind"] == "sum").to_numpy()
+    delta = is_sum & (frame["temporality"] == DELTA).to_numpy()
+    value[delta] = np.maximum(total[delta], 0.0) / step_s
+    cumulative = is_sum & ~delta
+    if cumulative.any():
+        last = frame["last"].to_numpy(dtype=float)
+        first = frame["first"].to_numpy(dtype=float)
+        span = (
+            frame["last_time"].to_numpy(dtype="datetime64[ns]").astype("int64")
+            - frame["first_time"].to_numpy(dtype="datetime64[ns]").astype("int64")
+        ) / 1e9
+        increase = np.where(last >= first, last - first, last)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate = np.where(span > 0, increase / span, np.nan)
+        value[cumulative] = rate[cumulative]
+    return frame.assign(value=value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from tailsight.alerts.evaluate import slo_list
 from tailsight.alerts.slo import SloCatalog
 from tailsight.app.analyze import analyze_range
+from tailsight.app.auth import bearer, token_matches
 from tailsight.model import iso
 from tailsight.storage.incidents import list_incidents
 from tailsight.storage.store import Store, StoreError
@@ -48,15 +48,14 @@ class BearerAuth(BaseHTTPMiddleware):
 
     def __init__(self, app: Any, token: str) -> None:
         super().__init__(app)
-        self._expected = f"Bearer {token}".encode()
+        self._token = token
 
     async def dispatch(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         path = request.url.path
         if path.startswith("/api/") and path != "/api/v1/health":
-            given = request.headers.get("authorization", "").encode()
-            if not hmac.compare_digest(given, self._expected):
+            if not token_matches(bearer(request.headers), self._token):
                 return _error(401, "missing or wrong bearer token")
         return await call_next(request)
 

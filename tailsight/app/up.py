@@ -22,6 +22,8 @@ from tailsight.app.continuous import ContinuousAnalysis
 from tailsight.app.jobs import JobScheduler
 from tailsight.app.leader import LeaseHolder
 from tailsight.config import ROLES, Settings
+from tailsight.dashboards.component import DashboardUi
+from tailsight.dashboards.slo_source import CatalogSloSource
 from tailsight.pipeline.component import ingest_components
 from tailsight.storage.lease import Lease
 from tailsight.storage.store import Store
@@ -85,4 +87,8 @@ def build_components(settings: Settings, store: Store) -> list[Component]:
     if jobs:
         lease = Lease(store, ANALYZER_LEASE, ttl_s=settings.lease_ttl_s)
         components.append(LeaseHolder(lease, jobs))
+    if UI in roles:
+        # Last: the dashboards' mount at / takes every path no earlier route matched.
+        slos = CatalogSloSource(store, SloCatalog(settings.slo_path))
+        components.append(DashboardUi(store, settings.token, slos))
     return components

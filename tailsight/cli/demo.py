@@ -16,6 +16,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
@@ -83,14 +84,6 @@ class Progress:
         self.out.flush()
 
 
-def _serves(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
-
-
 def _spool_bytes(api: str) -> float | None:
     """Bytes the server's ingest spool still holds (not yet in the store), from ``/metrics``."""
     try:
@@ -152,6 +145,12 @@ def run(args: argparse.Namespace) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "up.log"
     host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
+    # The URL first: the dashboards fill as the simulated history arrives.
+    print(
+        f"dashboards: http://{host}:{args.api_port}/  (filling with a simulated fleet; "
+        "incidents appear there within a minute)",
+        file=sys.stderr,
+    )
     print(f"starting tailsight up on a fresh store in {data_dir} (log {log})", file=sys.stderr)
     # SIGTERM (e.g. from a supervisor or `timeout`) unwinds like Ctrl-C, so the server is stopped.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -191,44 +190,44 @@ def _run_demo(
 ) -> None:
     now = float(int(time.time()) // 10 * 10)
     scenario = demo_scenario(now, history, fine, args.seed)
-    sim = Simulation(scenario)
-    sender = OtlpHttpSender(f"http://{host}:{args.otlp_http_port}")
     fine_start = max(scenario.start, now - fine)
+    # The recent part (every incident kind) goes first and is analysed at once, so the
+    # dashboards show incidents within a minute; the older, coarse history follows. Two
+    # simulations of the one scenario: the same fleet and faults, each from its own start.
+    sim = Simulation(replace(scenario, start=fine_start, duration_s=now - fine_start))
+    history_sim = Simulation(scenario)
+    sender = OtlpHttpSender(f"http://{host}:{args.otlp_http_port}")
     (data_dir / "truth.json").write_text(json.dumps(scenario.truth(sim.fleet), indent=2) + "\n")
 
     def note() -> str:
         return f"{sender.stats.spans:,} spans, {sender.stats.points:,} points"
 
     stretches = [
-        ("history (coarse)", scenario.start, fine_start, COARSE, 36),
-        ("recent (full detail)", fine_start, now, FINE, 12),
+        ("recent (full detail)", sim, fine_start, now, FINE, 12),
+        ("history (coarse)", history_sim, scenario.start, fine_start, COARSE, 36),
     ]
-    for label, begin, end, res, ticks in stretches:
+    for label, source, begin, end, res, ticks in stretches:
         if end <= begin:
             continue
         bar = Progress(label, begin, end)
-        sim.set_sampling(res.spans_per_window)
+        source.set_sampling(res.spans_per_window)
         backfill(
-            sim,
+            source,
             sender,
             end,
             ticks_per_batch=ticks,
             metric_every=res.metric_every,
             progress=lambda t, bar=bar: bar.update(t, note()),  # type: ignore[misc]
         )
-    print(
-        f"backfilled {history / 3600:.0f}h: {note()} in {time.monotonic() - began:.0f}s; analysing",
-        file=sys.stderr,
-    )
-    waited = time.monotonic()
-    _wait_stored(api)
-    print(f"stored in the next {time.monotonic() - waited:.0f}s", file=sys.stderr)
-    found = _analyze(api, scenario.start, time.time())
-    took = time.monotonic() - began
-    incidents = "" if found is None else f"; {found} incidents found"
-    print(f"\nlive after {took:.0f}s{incidents}. Open:", file=sys.stderr)
-    if _serves(api + "/"):  # the dashboards, once a UI is mounted at the root
-        print(f"  dashboards          {api}/", file=sys.stderr)
+        _wait_stored(api)
+        found = _analyze(api, begin, end if end < now else time.time())
+        took = time.monotonic() - began
+        counted = "" if found is None else f": {found} incidents found"
+        print(f"{label} stored and analysed after {took:.0f}s{counted}", file=sys.stderr)
+        if label.startswith("recent"):
+            print(f"  see them at {api}/?from={history / 3600:.0f}h", file=sys.stderr)
+    print(f"\nlive after {time.monotonic() - began:.0f}s ({note()}). Open:", file=sys.stderr)
+    print(f"  dashboards          {api}/", file=sys.stderr)
     print(f"  health              {api}/api/v1/health", file=sys.stderr)
     print(f"  incidents           {api}/api/v1/incidents?since=24h", file=sys.stderr)
     print(f"  ingest metrics      {api}/metrics", file=sys.stderr)

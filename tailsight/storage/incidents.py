@@ -156,3 +156,9 @@ def _incident(row: Sequence[Any]) -> Incident:
         request_count=int(count),
         causes=causes,
     )
+
+
+def get_incident(store: Store, incident_id: str) -> Incident | None:
+    """The incident with ``incident_id`` (CONTRACT §4 ``id``), or ``None``."""
+    found = _select(store, "Id = {id:String}", {"id": incident_id})
+    return found[0] if found else None

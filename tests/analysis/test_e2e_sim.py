@@ -8,37 +8,16 @@ incident whose first cause has the truth's kind and culprit.
 from __future__ import annotations
 
 import json
-import random
-import time
 import urllib.request
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from tailsight.sim.faults import INCIDENT_KINDS, random_fault, truth
-from tailsight.sim.fleet import build_fleet
-from tailsight.sim.scenario import Scenario, Simulation
+from tailsight.sim.faults import truth
+from tailsight.sim.scenario import Simulation
 from tailsight.sim.sender import OtlpHttpSender, backfill
 from tests.conftest import UpProcess
-from tests.sim.simdata import SPEC  # a small fleet: 2 leaves, 4 serving nodes, 8 replicas
-from tests.timebase import recent_noon
-
-SEED = 5
-START = recent_noon()  # inside the store's TTL, same time of day every run
-WARMUP_S, FAULT_S, GAP_S = 600.0, 240.0, 180.0
-
-
-def _scenario() -> Scenario:
-    fleet = build_fleet(SPEC, SEED)
-    rng = random.Random(SEED)
-    faults = []
-    t = START + WARMUP_S
-    for i, kind in enumerate(INCIDENT_KINDS):
-        fault = random_fault(kind, fleet, rng, t, FAULT_S, f"f{i + 1}")
-        faults.append(replace(fault, intensity=1.0, ramp_s=10.0))
-        t += FAULT_S + GAP_S
-    return Scenario(SEED, START, t - START, SPEC, tuple(faults), name="e2e")
+from tests.simfill import every_kind_scenario, wait_drained
 
 
 def _post(url: str, body: dict[str, Any]) -> Any:
@@ -51,14 +30,14 @@ def _post(url: str, body: dict[str, Any]) -> Any:
 
 @pytest.mark.integration
 def test_each_fault_kind_gets_its_cause_through_up(up: UpProcess) -> None:
-    scenario = _scenario()
+    scenario = every_kind_scenario()
     sim = Simulation(scenario)
     sender = OtlpHttpSender(f"http://127.0.0.1:{up.otlp_http_port}")
     try:
         backfill(sim, sender, scenario.end, ticks_per_batch=30)
     finally:
         sender.close()
-    _wait_drained(up)
+    wait_drained(up.api)
     result = _post(up.api + "/api/v1/analyze", {"from": scenario.start, "to": scenario.end})
     incidents = result["incidents"]
     fleet = sim.fleet
@@ -76,21 +55,6 @@ def test_each_fault_kind_gets_its_cause_through_up(up: UpProcess) -> None:
         assert any(k == want["cause_kind"] and e in good for k, e in tops), (
             f"{fault.kind}: want {want['cause_kind']} {good}, got {tops}"
         )
-
-
-def _wait_drained(up: UpProcess, timeout_s: float = 60.0) -> None:
-    """Wait until the writer has moved everything spooled into the store."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(up.api + "/metrics", timeout=5) as resp:
-            text = resp.read().decode()
-        held = [
-            line for line in text.splitlines() if line.startswith("tailsight_ingest_spool_bytes")
-        ]
-        if held and float(held[0].split()[-1]) == 0:
-            return
-        time.sleep(0.2)
-    raise AssertionError("the ingest spool did not drain")
 
 
 def _unix(text: str) -> float:

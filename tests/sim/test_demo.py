@@ -42,7 +42,9 @@ def test_demo_backfills_goes_live_injects_faults_and_stops(tmp_path: Path) -> No
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=REPO)
     err = done.stderr
     assert done.returncode == 0, err
+    assert err.splitlines()[0].startswith(f"dashboards: http://127.0.0.1:{api}/")
     assert "live after" in err and f"http://127.0.0.1:{api}/api/v1/incidents" in err
+    assert "recent (full detail) stored and analysed after" in err
     assert "recent (full detail): 100%" in err
     assert " fault " in err and "culprit" in err  # a live fault was injected and announced
     assert "demo stopped" in err

@@ -6,6 +6,10 @@ command -v snmpd >/dev/null 2>&1 || need+=(snmpd)
 command -v snmpbulkwalk >/dev/null 2>&1 || need+=(snmp)
 # The node agent reads driver stats by ioctl; a test checks it against `ethtool -S`.
 command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
+# The weekly report's PDF is laid out by WeasyPrint on pango; `make report-example` turns
+# its pages into PNGs with poppler's pdftoppm.
+ldconfig -p 2>/dev/null | grep -q libpango-1.0 || need+=(libpango-1.0-0 libpangoft2-1.0-0)
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"

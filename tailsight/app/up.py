@@ -6,6 +6,7 @@ from tailsight.alerts.scheduler import AnalysisScheduler
 from tailsight.app.component import Component
 from tailsight.config import Settings
 from tailsight.pipeline.component import ingest_components
+from tailsight.reports.component import WeeklyReportComponent
 from tailsight.storage.store import Store
 
 
@@ -14,4 +15,6 @@ def build_components(settings: Settings, store: Store) -> list[Component]:
     components: list[Component] = []
     components += ingest_components(settings, store)
     components.append(AnalysisScheduler(store, interval_s=settings.analysis_interval_s))
+    # The alert history is the alert store's (not built yet): pass its query as alert_source.
+    components.append(WeeklyReportComponent(store, settings))
     return components

@@ -16,7 +16,17 @@ from tailsight import __version__
 from tailsight.config import ConfigError
 
 # Command modules, in the order `tailsight --help` lists them.
-COMMANDS = ("up", "demo", "sim", "migrate", "incidents", "analyze", "agent", "switch_poller")
+COMMANDS = (
+    "up",
+    "demo",
+    "sim",
+    "migrate",
+    "incidents",
+    "analyze",
+    "report",
+    "agent",
+    "switch_poller",
+)
 
 
 class CliError(Exception):

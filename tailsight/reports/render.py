@@ -27,7 +27,8 @@ CSS = """
         @bottom-left { content: string(week); font-size: 8pt; } }
 @page :first { @bottom-right { content: none; } @bottom-left { content: none; } }
 body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; font-size: 9pt;
-       color: #000; max-width: 190mm; margin: auto; }
+       color: #000; max-width: 190mm; margin: auto;
+       font-variant-ligatures: none; /* "ffi" stays three letters when text is copied or searched */ }
 h1 { font-size: 22pt; margin: 0 0 4mm 0; string-set: week content(); }
 h2 { font-size: 14pt; border-bottom: 1.5pt solid #000; padding-bottom: 1mm; margin-top: 6mm; }
 h3 { font-size: 10.5pt; margin: 3mm 0 1mm 0; }

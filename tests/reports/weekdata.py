@@ -47,7 +47,9 @@ PLAN = (
     (5, "gpu_noisy_neighbor"),
     (6, "load_surge"),
 )
+# Per service: latency threshold (ms) and target; varied so the report shows every status.
 SLO_MS = {"llm-gateway": 2000.0, "embedder": 300.0, "reranker": 300.0, "asr": 1500.0}
+SLO_TARGET = {"llm-gateway": 0.95, "embedder": 0.99, "reranker": 0.98, "asr": 0.95}
 
 
 @dataclass(frozen=True)
@@ -67,13 +69,37 @@ def slos() -> tuple[ReportSlo, ...]:
         ReportSlo(
             name=f"{svc}-latency",
             display_name=f"{svc} under {ms:g} ms",
+            objective=f"{svc} under {ms:g} ms",
             service=svc,
-            target=0.99,
+            target=SLO_TARGET[svc],
             window=timedelta(days=28),
             max_duration_ms=ms,
         )
         for svc, ms in SLO_MS.items()
     )
+
+
+def slo_yaml(slo: ReportSlo) -> str:
+    """The CONTRACT §6 OpenSLO document of a latency SLO."""
+    return f"""apiVersion: openslo/v1
+kind: SLO
+metadata: {{name: {slo.name}, displayName: {slo.display_name}}}
+spec:
+  service: {slo.service}
+  budgetingMethod: Occurrences
+  timeWindow: [{{duration: {slo.window.days}d, isRolling: true}}]
+  objectives: [{{displayName: {slo.display_name}, target: {slo.target}}}]
+  indicator:
+    metadata: {{name: {slo.service}-fast}}
+    spec:
+      ratioMetric:
+        counter: true
+        good:
+          metricSource:
+            type: tailsight
+            spec: {{spans: {{service: {slo.service}, max_duration_ms: {slo.max_duration_ms}}}}}
+        total: {{metricSource: {{type: tailsight, spec: {{spans: {{service: {slo.service}}}}}}}}}
+"""
 
 
 def _insert(store: Store, sim: Simulation, until: float) -> None:

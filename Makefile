@@ -3,7 +3,7 @@
 
 DATA_DIR ?= $(HOME)/.local/share/tailsight
 
-.PHONY: demo up test lint bench venv
+.PHONY: demo up test lint bench venv report-example
 
 venv:
 	@scripts/venv.sh dev
@@ -29,3 +29,8 @@ test: venv
 
 bench: venv
 	@for b in bench/*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done
+
+# The example weekly SLO report linked from the README: PDF, HTML and its pages as PNGs.
+report-example: venv
+	@scripts/system-deps.sh
+	.venv/bin/python scripts/report_example.py docs/report-example

@@ -18,6 +18,7 @@ from tailsight.reports.charts import Chart, gpu_chart, incidents_chart, slo_char
 from tailsight.reports.model import IncidentRow, SloSection, WeeklyReport
 
 ImageSrc = Callable[[Chart], str]
+KEEP_GROUP = 6  # a cause group of this many incidents or fewer is kept on one page
 SUMMARY_SLOS = 12  # the summary page lists this many SLOs, least budget left first
 STATUS_WORDS = {"met": "MET", "at_risk": "AT RISK", "breached": "BREACHED", "no_data": "NO DATA"}
 
@@ -44,11 +45,17 @@ table { border-collapse: collapse; width: 100%; margin: 1mm 0 3mm 0; }
 th, td { border-bottom: 0.5pt solid #555; padding: 1mm 1.5mm; text-align: left;
          vertical-align: top; }
 th { border-bottom: 1pt solid #000; font-weight: bold; }
-td { overflow-wrap: anywhere; }
-table.incidents td:nth-child(1) { width: 11%; } table.incidents td:nth-child(2) { width: 10%; }
-table.incidents td:nth-child(3) { width: 19%; } table.incidents td:nth-child(6) { width: 38%; }
-table.slos td:first-child { width: 30%; }
+td.id { overflow-wrap: anywhere; } /* GPU UUIDs and ports: break inside, nothing else */
+table.incidents, table.slos, table.gpus { table-layout: fixed; }
+table.incidents th:nth-child(1) { width: 10%; } table.incidents th:nth-child(2) { width: 11%; }
+table.incidents th:nth-child(3) { width: 19%; } table.incidents th:nth-child(4) { width: 8%; }
+table.incidents th:nth-child(5) { width: 17%; }
+table.slos th:nth-child(1) { width: 31%; }
+table.gpus th:nth-child(1) { width: 24%; } table.gpus th:nth-child(2) { width: 13%; }
+table.gpus th:nth-child(3), table.gpus th:nth-child(4) { width: 13%; }
+h3 { break-after: avoid; }
 td.n, th.n { text-align: right; white-space: nowrap; }
+th.n { white-space: normal; }
 .status { font-weight: bold; white-space: nowrap; }
 .status-breached { text-decoration: underline; }
 .tiles { display: flex; gap: 3mm; margin: 2mm 0 3mm 0; }
@@ -158,7 +165,7 @@ def _summary(report: WeeklyReport, charts: dict[str, Chart], src: ImageSrc) -> s
         '<section class="summary"><h2>Summary</h2>'
         f'<div class="tiles">{tiles}</div>'
         "<table class='slos'><tr><th>SLO</th><th class='n'>target</th><th class='n'>SLI this week</th>"
-        "<th class='n'>budget used this week</th><th class='n'>week before</th>"
+        "<th class='n'>budget used this week</th><th class='n'>budget used week before</th>"
         "<th class='n'>budget left in window</th><th>status</th></tr>"
         f"{rows}</table>{more}"
         f"<p><b>{total_now}</b> incidents this week, {total_before} the week before.</p>"
@@ -198,7 +205,7 @@ def _slo_block(s: SloSection, report: WeeklyReport, chart: Chart, src: ImageSrc)
         rows = "".join(
             f"<tr><td>{_local(i.incident.start, report.timezone)}</td>"
             f"<td>{escape(i.incident.kind.replace('_', ' '))}</td>"
-            f"<td>{escape(i.incident.culprit)}</td><td class='n'>{i.bad_events:,}</td>"
+            f"<td class='id'>{escape(i.incident.culprit)}</td><td class='n'>{i.bad_events:,}</td>"
             f"<td class='n'>{_pct(i.share, 1)}</td></tr>"
             for i in s.incidents
         )
@@ -220,7 +227,7 @@ def _slo_block(s: SloSection, report: WeeklyReport, chart: Chart, src: ImageSrc)
 def _incident_rows(rows: tuple[IncidentRow, ...], report: WeeklyReport) -> str:
     return "".join(
         f"<tr><td>{_local(r.start, report.timezone)}</td><td>{escape(r.service)}</td>"
-        f"<td>{escape(r.culprit)}</td><td class='n'>{_duration(r.duration(report.end))}</td>"
+        f"<td class='id'>{escape(r.culprit)}</td><td class='n'>{_duration(r.duration(report.end))}</td>"
         f"<td class='n'>{r.p99_ms:,.0f} / {r.baseline_p99_ms:,.0f} ms</td>"
         f"<td>{escape(r.summary)}</td></tr>"
         for r in rows
@@ -240,11 +247,13 @@ def _incident_section(report: WeeklyReport) -> str:
     if not report.groups:
         parts.append("<p>No incidents this week.</p>")
     for group in report.groups:
+        keep = " keep" if len(group.incidents) <= KEEP_GROUP else ""  # short: never split
         parts.append(
+            f'<div class="group{keep}">'
             f"<h3>{escape(group.kind.replace('_', ' '))}: {len(group.incidents)} incident(s)</h3>"
-            "<table class='incidents'><tr><th>start</th><th>service</th><th>culprit</th><th class='n'>duration</th>"
-            "<th class='n'>peak p99 / baseline</th><th>summary</th></tr>"
-            f"{_incident_rows(group.incidents, report)}</table>"
+            "<table class='incidents'><tr><th>start</th><th>service</th><th>culprit</th>"
+            "<th class='n'>duration</th><th class='n'>peak p99 / baseline</th>"
+            f"<th>summary</th></tr>{_incident_rows(group.incidents, report)}</table></div>"
         )
     parts.append("</section>")
     return "".join(parts)
@@ -258,7 +267,7 @@ def _fleet_section(report: WeeklyReport, charts: dict[str, Chart], src: ImageSrc
         for w in report.workloads
     )
     under = "".join(
-        f"<tr><td>{escape(g.host)}/{escape(g.hw_id)}</td><td>{escape(g.workload)}</td>"
+        f"<tr><td class='id'>{escape(g.host)}/{escape(g.hw_id)}</td><td>{escape(g.workload)}</td>"
         f"<td class='n'>{g.underutilized_h:,.1f} h</td><td class='n'>{_pct(g.mean_util, 0)}</td>"
         f"<td>{escape(g.held_back)}</td></tr>"
         for g in report.underused
@@ -270,7 +279,7 @@ def _fleet_section(report: WeeklyReport, charts: dict[str, Chart], src: ImageSrc
         "<th class='n'>underutilized h</th><th class='n'>idle h</th></tr>"
         f"{rows}</table>"
         "<h3>GPUs underutilized longest</h3>"
-        "<table><tr><th>GPU</th><th>workload</th><th class='n'>underutilized</th>"
+        "<table class='gpus'><tr><th>GPU</th><th>workload</th><th class='n'>underutilized</th>"
         "<th class='n'>mean util.</th><th>what held it back</th></tr>"
         f"{under or '<tr><td colspan=5>none</td></tr>'}</table></section>"
     )

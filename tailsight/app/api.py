@@ -1,4 +1,4 @@
-"""The HTTP API on port 8050: health, incidents and on-demand analysis (CONTRACT §4–5)."""
+"""The HTTP API on port 8050: health, incidents, on-demand analysis and SLOs (CONTRACT §4–6)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from tailsight.alerts.evaluate import slo_list
+from tailsight.alerts.slo import SloCatalog
 from tailsight.app.analyze import analyze_range
 from tailsight.model import iso
 from tailsight.storage.incidents import list_incidents
@@ -28,13 +30,30 @@ log = logging.getLogger(__name__)
 DEFAULT_SINCE = timedelta(hours=24)
 
 
-class ApiState:
-    """What the API handlers share: the store, readiness and the optional token."""
+def _no_alerts(slo_name: str) -> int:
+    return 0
 
-    def __init__(self, store: Store, token: str | None = None) -> None:
+
+class ApiState:
+    """What the API handlers share: the store, readiness, the optional token and the SLOs.
+
+    ``slo_catalog`` is reloaded on each ``GET /api/v1/slos`` when its files changed;
+    ``alerts_firing(slo_name)`` counts the firing alerts of an SLO (the alert manager's,
+    when one runs; none otherwise).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        token: str | None = None,
+        slo_catalog: SloCatalog | None = None,
+        alerts_firing: Callable[[str], int] = _no_alerts,
+    ) -> None:
         self.store = store
         self.token = token
         self.ready = False
+        self.slo_catalog = slo_catalog
+        self.alerts_firing = alerts_firing
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -111,10 +130,25 @@ def build_api(state: ApiState, extra_routes: Sequence[BaseRoute] = ()) -> Starle
             }
         )
 
+    def list_slos() -> list[dict[str, Any]]:
+        catalog = state.slo_catalog
+        if catalog is None:
+            return []
+        catalog.reload_if_changed()
+        return slo_list(state.store, catalog.slos, datetime.now(UTC), state.alerts_firing)
+
+    async def slos(request: Request) -> JSONResponse:
+        try:
+            found = await run_in_threadpool(list_slos)
+        except StoreError as exc:
+            return _error(503, f"store unavailable: {exc}")
+        return JSONResponse(found)
+
     routes: list[BaseRoute] = [
         Route("/api/v1/health", health, methods=["GET"]),
         Route("/api/v1/incidents", incidents, methods=["GET"]),
         Route("/api/v1/analyze", analyze, methods=["POST"]),
+        Route("/api/v1/slos", slos, methods=["GET"]),
         *extra_routes,
     ]
     middleware = [Middleware(BearerAuth, token=state.token)] if state.token else []

@@ -21,6 +21,7 @@ from typing import Any
 
 import uvicorn
 
+from tailsight.alerts.slo import SloCatalog
 from tailsight.app.api import ApiState, build_api
 from tailsight.app.component import Component
 from tailsight.config import Settings
@@ -101,7 +102,7 @@ class Runner:
         self.settings = settings
         self.store = store
         self.components = list(components)
-        self.state = ApiState(store, settings.token)
+        self.state = ApiState(store, settings.token, SloCatalog(settings.slo_path))
         self._stop: asyncio.Event | None = None
 
     def request_stop(self) -> None:

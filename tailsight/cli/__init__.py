@@ -23,6 +23,7 @@ COMMANDS = (
     "migrate",
     "incidents",
     "analyze",
+    "slo",
     "report",
     "agent",
     "switch_poller",

@@ -11,9 +11,11 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from tailsight.alerts.evaluate import slo_list
+from tailsight.alerts.slo import SloCatalog
 from tailsight.app.analyze import analyze_range
 from tailsight.cli import CliError
 from tailsight.cli.common import opened_store
@@ -29,6 +31,8 @@ class Backend(Protocol):
     def incidents(self, since: datetime, until: datetime | None) -> list[dict[str, Any]]: ...
 
     def analyze(self, start: datetime, end: datetime) -> dict[str, Any]: ...
+
+    def slos(self) -> list[dict[str, Any]]: ...
 
 
 class ApiBackend:
@@ -68,6 +72,9 @@ class ApiBackend:
     def analyze(self, start: datetime, end: datetime) -> dict[str, Any]:
         return dict(self._call("POST", "/api/v1/analyze", {"from": iso(start), "to": iso(end)}))
 
+    def slos(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/api/v1/slos"))
+
 
 class StoreBackend:
     """Opens the store in this process."""
@@ -83,6 +90,13 @@ class StoreBackend:
         with opened_store(self.settings) as store:
             found = analyze_range(store, start, end)
         return {"from": iso(start), "to": iso(end), "incidents": [i.to_json() for i in found]}
+
+    def slos(self) -> list[dict[str, Any]]:
+        catalog = SloCatalog(self.settings.slo_path)  # logs the definitions it skips
+        if not catalog.slos:
+            return []
+        with opened_store(self.settings) as store:
+            return slo_list(store, catalog.slos, datetime.now(UTC))
 
 
 def choose_backend(settings: Settings) -> Backend:

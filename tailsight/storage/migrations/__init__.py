@@ -24,6 +24,7 @@ from tailsight.storage.migrations import (
     m0004_rollups,
     m0005_trace_id_ts_view,
     m0006_compact_inserts,
+    m0007_slo_rollup,
 )
 from tailsight.storage.store import Store
 
@@ -72,6 +73,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migration(4, m0004_rollups),
     _migration(5, m0005_trace_id_ts_view),
     _migration(6, m0006_compact_inserts),
+    _migration(7, m0007_slo_rollup),
 )
 
 

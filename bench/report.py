@@ -29,9 +29,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tailsight.alerts.slo import Slo, SpanSelector
 from tailsight.model import Cause, Entity, Incident
 from tailsight.reports.archive import render_report
-from tailsight.reports.model import ReportSlo
 from tailsight.reports.week import IsoWeek, last_full_week
 from tailsight.storage import open_store
 from tailsight.storage.incidents import replace_incidents
@@ -157,14 +157,18 @@ def fill(
     return took
 
 
-def slos() -> list[ReportSlo]:
+def slos() -> list[Slo]:
+    """A latency and an availability SLO per service, 28-day windows: 50 in all."""
     out = []
     for s in range(SERVICES):
         svc = f"svc-{s}"
-        out.append(
-            ReportSlo(f"{svc}-latency", svc, 0.99, timedelta(days=28), max_duration_ms=250.0)
-        )
-        out.append(ReportSlo(f"{svc}-availability", svc, 0.999, timedelta(days=28), ok_only=True))
+        for name, target, good in (
+            ("latency", 0.99, SpanSelector(svc, max_duration_ms=250.0)),
+            ("availability", 0.999, SpanSelector(svc, ok=True)),
+        ):
+            out.append(
+                Slo(f"{svc}-{name}", "", svc, "", target, 28 * 86400, True, good, SpanSelector(svc))
+            )
     return out
 
 

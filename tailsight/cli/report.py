@@ -82,15 +82,9 @@ def _progress(week: IsoWeek) -> Callable[[str], None]:
 
 def _from_store(settings: Settings, week: IsoWeek, fmt: str) -> bytes:
     from tailsight.reports.job import generate_week
-    from tailsight.reports.slos import SloFileError
 
     with opened_store(settings) as store:
-        try:
-            rendered = generate_week(
-                store, settings, week, progress=_progress(week), formats=(fmt,)
-            )
-        except SloFileError as exc:
-            raise CliError(str(exc)) from None
+        rendered = generate_week(store, settings, week, progress=_progress(week), formats=(fmt,))
     if fmt == "pdf":
         assert rendered.pdf is not None
         return rendered.pdf

@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tailsight.alerts.slo import Slo
 from tailsight.reports.build import AlertSource, Progress, SliSource, build_report
 from tailsight.reports.charts import Chart
-from tailsight.reports.model import ReportSlo, WeeklyReport
+from tailsight.reports.model import WeeklyReport
 from tailsight.reports.render import render_html, render_pdf, report_charts
 from tailsight.reports.week import IsoWeek
 from tailsight.storage.store import Store
@@ -32,7 +33,7 @@ class RenderedReport:
 
 def render_report(
     store: Store,
-    slos: Sequence[ReportSlo],
+    slos: Sequence[Slo],
     week: IsoWeek,
     formats: Sequence[str] = ("html", "pdf"),
     sli_source: SliSource | None = None,

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from tailsight.reports.model import BudgetPoint, SliDay
 
-Buckets = Sequence[tuple[datetime, int, int]]  # (bucket start, good, total), sorted
+Buckets = Sequence[tuple[datetime, float, float]]  # (bucket start, good, total), sorted
 
 # At or below this much budget left, or burning faster than the window allows, an SLO is at risk.
 AT_RISK_REMAINING = 0.25
@@ -22,9 +22,9 @@ AT_RISK_REMAINING = 0.25
 
 def totals(
     buckets: Buckets, start: datetime | None = None, end: datetime | None = None
-) -> tuple[int, int]:
+) -> tuple[float, float]:
     """``(good, total)`` of the buckets starting in ``[start, end)`` (all when not given)."""
-    good = total = 0
+    good = total = 0.0
     for at, g, t in buckets:
         if (start is None or at >= start) and (end is None or at < end):
             good += g
@@ -32,12 +32,12 @@ def totals(
     return good, total
 
 
-def budget_events(target: float, total: int) -> float:
+def budget_events(target: float, total: float) -> float:
     """Bad events the window allows."""
     return (1.0 - target) * total
 
 
-def share(bad: int, allowed: float) -> float:
+def share(bad: float, allowed: float) -> float:
     """The fraction of the budget ``bad`` events use (0 when the window saw no events)."""
     return bad / allowed if allowed > 0 else 0.0
 
@@ -59,7 +59,7 @@ def burn_down(
     _, total = totals(buckets)
     allowed = budget_events(target, total)
     points = []
-    bad = 0
+    bad = 0.0
     edges = [*days, end]
     for i, edge in enumerate(edges):
         if i:
@@ -69,14 +69,14 @@ def burn_down(
     return points
 
 
-def bad_between(buckets: Buckets, start: datetime, end: datetime) -> int:
+def bad_between(buckets: Buckets, start: datetime, end: datetime) -> float:
     """Bad events in the buckets that start in ``[start, end)``."""
     times = [b[0] for b in buckets]
     lo, hi = bisect.bisect_left(times, start), bisect.bisect_left(times, end)
-    return sum(t - g for _, g, t in buckets[lo:hi])
+    return float(sum(t - g for _, g, t in buckets[lo:hi]))
 
 
-def status(remaining: float, consumed_week: float, week_fraction: float, total: int) -> str:
+def status(remaining: float, consumed_week: float, week_fraction: float, total: float) -> str:
     """``breached`` once the budget is overspent; ``at_risk`` when little is left or this week
     burnt more than its even share of the window (``week_fraction`` = week / window)."""
     if total == 0:

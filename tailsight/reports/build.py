@@ -1,8 +1,8 @@
 """Builds a :class:`WeeklyReport` from the store: incidents, SLO budgets and GPU time.
 
 What the report cannot read from the store itself comes in as parameters: the SLI counts
-(``sli_source``, by default span counts from the store; the SLO evaluator's
-``sli_series`` fits the same shape) and the history of burn-rate alerts (``alert_source``,
+(``sli_source``, by default the SLO evaluator's ``sli_series``, which reads the SLO
+rollup) and the history of burn-rate alerts (``alert_source``,
 from the alert store; without it the report says the history is not available rather
 than "no alerts").
 """
@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from tailsight.alerts.evaluate import sli_series, slo_window_start
 from tailsight.alerts.model import Alert
+from tailsight.alerts.slo import Slo
 from tailsight.model import Incident
 from tailsight.reports import budget
 from tailsight.reports.gpus import fleet_efficiency
@@ -23,13 +25,11 @@ from tailsight.reports.model import (
     IncidentRow,
     IncidentShare,
     RecurringCulprit,
-    ReportSlo,
     SloSection,
     WeeklyReport,
 )
 from tailsight.reports.week import IsoWeek
 from tailsight.storage.incidents import list_incidents
-from tailsight.storage.report_queries import span_sli_buckets
 from tailsight.storage.store import Store
 
 FINE_STEP_S = 60  # the week's SLI buckets: incident shares are summed over these
@@ -43,29 +43,20 @@ class SliSource(Protocol):
     """``(bucket start, good, total)`` of an SLO per ``step_s`` bucket in ``[start, end)``."""
 
     def __call__(
-        self, slo: ReportSlo, start: datetime, end: datetime, step_s: int
-    ) -> Sequence[tuple[datetime, int, int]]: ...
+        self, slo: Slo, start: datetime, end: datetime, step_s: int
+    ) -> Sequence[tuple[datetime, float, float]]: ...
 
 
 AlertSource = Callable[[datetime, datetime], Sequence[Alert]]
 
 
 def store_sli_source(store: Store) -> SliSource:
-    """SLI counts of ``spans:`` indicators, counted in the store."""
+    """SLI counts from the SLO rollup (:func:`tailsight.alerts.evaluate.sli_series`)."""
 
     def source(
-        slo: ReportSlo, start: datetime, end: datetime, step_s: int
-    ) -> list[tuple[datetime, int, int]]:
-        return span_sli_buckets(
-            store,
-            slo.service,
-            start,
-            end,
-            step_s,
-            operation=slo.operation,
-            max_duration_ms=slo.max_duration_ms,
-            ok_only=slo.ok_only,
-        )
+        slo: Slo, start: datetime, end: datetime, step_s: int
+    ) -> list[tuple[datetime, float, float]]:
+        return sli_series(store, slo, start, end, step_s)
 
     return source
 
@@ -117,15 +108,22 @@ def recurring_culprits(rows: Sequence[IncidentRow]) -> list[RecurringCulprit]:
     return sorted(out, key=lambda r: (-r.count, r.culprit_id))
 
 
+def window_bounds(slo: Slo, week: IsoWeek) -> tuple[datetime, datetime]:
+    """The SLO window as of the week's end: rolling, or the calendar period holding the week's last day."""
+    end = int(week.end.timestamp())
+    start = slo_window_start(slo, end, week.end - timedelta(seconds=1))
+    return datetime.fromtimestamp(start, week.end.tzinfo), week.end
+
+
 def slo_section(
-    slo: ReportSlo,
+    slo: Slo,
     week: IsoWeek,
     sli: SliSource,
     incidents: Sequence[IncidentRow],
     alerts: Sequence[Alert] | None,
 ) -> SloSection:
     """One SLO's figures over the week and over its window ending at the week's end."""
-    window_start = week.end - slo.window
+    window_start, _ = window_bounds(slo, week)
     coarse = list(sli(slo, window_start, week.end, COARSE_STEP_S))
     fine = list(sli(slo, week.start, week.end, FINE_STEP_S))
     good_w, total_w = budget.totals(coarse)
@@ -155,7 +153,9 @@ def slo_section(
         fired = tuple(a for a in alerts if a.kind == "burn_rate" and a.slo == slo.name)
     return SloSection(
         slo=slo,
-        status=budget.status(remaining, consumed, (week.end - week.start) / slo.window, total_w),
+        status=budget.status(
+            remaining, consumed, (week.end - week.start) / (week.end - window_start), total_w
+        ),
         sli_week=good_wk / total_wk if total_wk else None,
         sli_window=good_w / total_w if total_w else None,
         total_week=total_wk,
@@ -167,6 +167,7 @@ def slo_section(
         days=tuple(budget.daily(fine, week.days(), week.end)),
         burn_down=tuple(budget.burn_down(coarse, slo.target, day_edges, week.end)),
         window_start=window_start,
+        window_end=week.end,
         alerts=fired,
         incidents=tuple(shares),
     )
@@ -174,7 +175,7 @@ def slo_section(
 
 def build_report(
     store: Store,
-    slos: Sequence[ReportSlo],
+    slos: Sequence[Slo],
     week: IsoWeek,
     now: datetime,
     sli_source: SliSource | None = None,

@@ -20,7 +20,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from tailsight.reports.model import SloSection, WeeklyReport, WorkloadHours  # noqa: E402
+from tailsight.reports.model import (  # noqa: E402
+    SloSection,
+    WeeklyReport,
+    WorkloadHours,
+    slo_title,
+)
 
 DPI = 150
 HATCHES = ("///", "...", "xxx", "\\\\\\", "ooo", "---", "+++")
@@ -93,7 +98,7 @@ def slo_chart(section: SloSection, tz: str) -> Chart:
             label="this week",
         )
     right.axhline(0, color="black", linewidth=0.6)
-    right.set_title(f"Error budget burn-down ({_days(slo.window.days)} window)")
+    right.set_title(f"Error budget burn-down ({slo.window} window)")
     right.set_ylabel("budget left (%)")
     right.set_xlabel(f"date ({tz})")
     right.xaxis.set_major_formatter(mdates.DateFormatter("%d %b", tz=tz))
@@ -106,11 +111,7 @@ def slo_chart(section: SloSection, tz: str) -> Chart:
         f"budget left over the SLO window ending with this week (squares) against an even "
         "burn (dotted); the hatched band is this week."
     )
-    return Chart(f"slo-{slo.name}", slo.title, caption, _png(fig))
-
-
-def _days(n: int) -> str:
-    return f"{n}-day"
+    return Chart(f"slo-{slo.name}", slo_title(slo), caption, _png(fig))
 
 
 def incidents_chart(report: WeeklyReport) -> Chart:

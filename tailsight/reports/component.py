@@ -26,7 +26,6 @@ from tailsight.reports.archive import list_reports, report_path, save
 from tailsight.reports.build import AlertSource, SliSource
 from tailsight.reports.job import ReportRun, generate_week, reports_dir, run_weekly_report
 from tailsight.reports.schedule import cron_trigger
-from tailsight.reports.slos import SloFileError
 from tailsight.reports.week import last_full_week, parse_week
 from tailsight.storage.store import Store, StoreError
 
@@ -139,8 +138,6 @@ class WeeklyReportComponent:
                     self.sli_source,
                     self.alert_source,
                 )
-            except SloFileError as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
             except StoreError as exc:
                 return JSONResponse({"error": f"store unavailable: {exc}"}, status_code=503)
             await run_in_threadpool(save, rendered, reports_dir(self.settings))

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from tailsight.alerts.slo import load_slo_dir
 from tailsight.config import Settings
 from tailsight.reports.archive import RenderedReport, render_report, save
 from tailsight.reports.build import AlertSource, Progress, SliSource
 from tailsight.reports.mail import report_message, send_mail
-from tailsight.reports.slos import load_report_slos
 from tailsight.reports.week import IsoWeek, last_full_week
 from tailsight.storage.store import Store
 
@@ -53,8 +53,13 @@ def generate_week(
     progress: Progress | None = None,
     formats: Sequence[str] = ("html", "pdf"),
 ) -> RenderedReport:
-    """One week's report over the SLOs of ``slo_dir``."""
-    slos = load_report_slos(settings.slo_path)
+    """One week's report over the SLOs of ``slo_dir``; a file that fails validation is
+    skipped with a warning (and a progress line), as SLO evaluation skips it."""
+    slos, errors = load_slo_dir(settings.slo_path)
+    for error in errors:
+        log.warning("SLO definition skipped in the report: %s", error)
+        if progress is not None:
+            progress(f"skipped: {error}")
     return render_report(
         store,
         slos,

@@ -10,41 +10,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tailsight.alerts.model import Alert
+from tailsight.alerts.slo import Slo
 
 STATUSES = ("met", "at_risk", "breached", "no_data")
 
 
-@dataclass(frozen=True)
-class ReportSlo:
-    """An SLO as the report needs it: what it measures, its target and its window.
-
-    ``operation``, ``max_duration_ms`` and ``ok_only`` are the span selector of a
-    ``spans:`` indicator (CONTRACT §6); other indicators are counted by the SLI source
-    the report is given.
-    """
-
-    name: str
-    service: str
-    target: float
-    window: timedelta
-    display_name: str = ""
-    objective: str = ""
-    operation: str | None = None
-    max_duration_ms: float | None = None
-    ok_only: bool = False
-
-    @property
-    def title(self) -> str:
-        return self.display_name or self.name
+def slo_title(slo: Slo) -> str:
+    """What the report calls an SLO: its display name, else its name."""
+    return slo.display_name or slo.name
 
 
 @dataclass(frozen=True)
 class SliDay:
-    """Good and total events of one local day."""
+    """Good and total events of one local day (sampling-adjusted counts)."""
 
     day: datetime
-    good: int
-    total: int
+    good: float
+    total: float
 
     @property
     def sli(self) -> float | None:
@@ -91,7 +73,7 @@ class IncidentShare:
     """The share of an SLO's window budget that the bad events during one incident used."""
 
     incident: IncidentRow
-    bad_events: int
+    bad_events: float
     share: float
 
 
@@ -99,12 +81,12 @@ class IncidentShare:
 class SloSection:
     """One SLO over the week and its window (ending at the week's end)."""
 
-    slo: ReportSlo
+    slo: Slo
     status: str  # one of STATUSES
     sli_week: float | None
     sli_window: float | None
-    total_week: int
-    bad_week: int
+    total_week: float
+    bad_week: float
     budget_events: float  # bad events the window allows: (1 - target) x total in the window
     consumed_week: float  # fraction of the window's budget used by this week's bad events
     consumed_previous_week: float | None
@@ -112,6 +94,7 @@ class SloSection:
     days: tuple[SliDay, ...]
     burn_down: tuple[BudgetPoint, ...]
     window_start: datetime
+    window_end: datetime
     alerts: tuple[Alert, ...] | None  # None: no alert history was given to the report
     incidents: tuple[IncidentShare, ...]
 

@@ -15,7 +15,7 @@ from html import escape
 from zoneinfo import ZoneInfo
 
 from tailsight.reports.charts import Chart, gpu_chart, incidents_chart, slo_chart
-from tailsight.reports.model import IncidentRow, SloSection, WeeklyReport
+from tailsight.reports.model import IncidentRow, SloSection, WeeklyReport, slo_title
 
 ImageSrc = Callable[[Chart], str]
 KEEP_GROUP = 6  # a cause group of this many incidents or fewer is kept on one page
@@ -137,7 +137,7 @@ def _summary(report: WeeklyReport, charts: dict[str, Chart], src: ImageSrc) -> s
         tiles += f'<div class="tile"><b>{counts["no_data"]}</b>no data</div>'
     worst = sorted(report.slos, key=lambda s: s.remaining)[:SUMMARY_SLOS]
     rows = "".join(
-        f"<tr><td>{escape(s.slo.title)}</td><td class='n'>{_pct(s.slo.target, 2)}</td>"
+        f"<tr><td>{escape(slo_title(s.slo))}</td><td class='n'>{_pct(s.slo.target, 2)}</td>"
         f"<td class='n'>{_pct(s.sli_week, 3)}</td><td class='n'>{_pct(s.consumed_week, 1)}</td>"
         f"<td class='n'>{_pct(s.consumed_previous_week, 1)}</td>"
         f"<td class='n'>{_pct(s.remaining, 1)}</td><td>{_status(s.status)}</td></tr>"
@@ -184,9 +184,9 @@ def _slo_block(s: SloSection, report: WeeklyReport, chart: Chart, src: ImageSrc)
     slo = s.slo
     figures = (
         f"{_status(s.status)} &nbsp; SLI this week {_pct(s.sli_week, 3)} "
-        f"({s.total_week:,} events, {s.bad_week:,} bad) against {_pct(slo.target, 2)}; "
+        f"({s.total_week:,.0f} events, {s.bad_week:,.0f} bad) against {_pct(slo.target, 2)}; "
         f"budget used this week {_pct(s.consumed_week, 1)}, left in the "
-        f"{slo.window.days}-day window {_pct(s.remaining, 1)}."
+        f"{s.slo.window} window {_pct(s.remaining, 1)}."
     )
     if s.alerts is None:
         alerts = (
@@ -205,7 +205,7 @@ def _slo_block(s: SloSection, report: WeeklyReport, chart: Chart, src: ImageSrc)
         rows = "".join(
             f"<tr><td>{_local(i.incident.start, report.timezone)}</td>"
             f"<td>{escape(i.incident.kind.replace('_', ' '))}</td>"
-            f"<td class='id'>{escape(i.incident.culprit)}</td><td class='n'>{i.bad_events:,}</td>"
+            f"<td class='id'>{escape(i.incident.culprit)}</td><td class='n'>{i.bad_events:,.0f}</td>"
             f"<td class='n'>{_pct(i.share, 1)}</td></tr>"
             for i in s.incidents
         )
@@ -217,7 +217,7 @@ def _slo_block(s: SloSection, report: WeeklyReport, chart: Chart, src: ImageSrc)
     else:
         incidents = "<p>No incident of this service consumed its budget this week.</p>"
     return (
-        f'<div class="slo keep"><h3>{escape(slo.title)} <span class="muted">'
+        f'<div class="slo keep"><h3>{escape(slo_title(slo))} <span class="muted">'
         f"({escape(slo.name)}, service {escape(slo.service)})</span></h3>"
         f"<p>{figures}</p>{_figure(chart, src)}</div>"
         f'<div class="keep">{alerts}{incidents}</div>'

@@ -1,15 +1,14 @@
-"""Queries behind the weekly report: SLI counts per bucket, GPU time by utilization, host load.
+"""Queries behind the weekly report's fleet section: GPU time by utilization, workloads, host load.
 
-GPU figures come from the ``tailsight_metrics_10s`` rollup (one row per series and 10 s
-window), so a week of a 1,000-GPU fleet is read as ~60 M rollup rows aggregated in the
-engine, never as raw points in Python. Span SLIs with a latency threshold need each
-span's duration, which no rollup keeps (its t-digest gives quantiles, not counts under a
-threshold), so :func:`span_sli_buckets` reads ``otel_traces``; it only counts.
+They read the ``tailsight_metrics_10s`` rollup (one row per series and 10 s window), so a
+week of a 1,000-GPU fleet is ~60 M rollup rows aggregated in the engine, never raw
+points in Python. (SLI counts come from the SLO rollup through
+``tailsight.alerts.evaluate.sli_series``.)
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tailsight.storage.store import Store
@@ -18,51 +17,6 @@ from tailsight.storage.store import Store
 # and underutilized in between (held by a workload that leaves it mostly waiting).
 BUSY_AT = 0.5
 IDLE_BELOW = 0.05
-
-
-def _utc(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
-def span_sli_buckets(
-    store: Store,
-    service: str,
-    start: datetime,
-    end: datetime,
-    step_s: int,
-    operation: str | None = None,
-    max_duration_ms: float | None = None,
-    ok_only: bool = False,
-) -> list[tuple[datetime, int, int]]:
-    """``(bucket start, good, total)`` of a service's server spans per ``step_s`` in ``[start, end)``.
-
-    Good spans are at or under ``max_duration_ms`` when given and successful (CONTRACT §2:
-    status not ERROR and HTTP status below 500) when ``ok_only``. Buckets are aligned to
-    unix time multiples of ``step_s``; empty buckets are left out.
-    """
-    conditions = ["1"]
-    params: dict[str, Any] = {"service": service, "start": start, "end": end, "step": step_s}
-    if max_duration_ms is not None:
-        conditions.append("Duration <= {max_ns:UInt64}")
-        params["max_ns"] = int(max_duration_ms * 1e6)
-    if ok_only:
-        conditions.append(
-            "StatusCode != 'Error' "
-            "AND toUInt16OrZero(SpanAttributes['http.response.status_code']) < 500"
-        )
-    where_op = ""
-    if operation:
-        where_op = "AND SpanName = {operation:String}"
-        params["operation"] = operation
-    sql = f"""
-        SELECT toStartOfInterval(Timestamp, toIntervalSecond({{step:UInt32}}), 'UTC') AS b,
-               countIf({" AND ".join(conditions)}) AS good, count() AS total
-        FROM otel_traces
-        WHERE ServiceName = {{service:String}} AND SpanKind = 'Server' {where_op}
-          AND Timestamp >= {{start:DateTime64(9)}} AND Timestamp < {{end:DateTime64(9)}}
-        GROUP BY b ORDER BY b
-    """
-    return [(_utc(b), int(g), int(t)) for b, g, t in store.rows(sql, params)]
 
 
 def gpu_time_by_state(store: Store, start: datetime, end: datetime) -> list[dict[str, Any]]:

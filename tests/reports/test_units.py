@@ -1,17 +1,14 @@
-"""ISO weeks in a time zone, the budget arithmetic, the schedule and the SLO files, without a store."""
+"""ISO weeks in a time zone, the budget arithmetic and the schedule, without a store."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from tailsight.reports import budget
 from tailsight.reports.schedule import cron_trigger
-from tailsight.reports.slos import SloFileError, load_report_slos
 from tailsight.reports.week import last_full_week, parse_week
-from tests.reports.weekdata import slo_yaml, slos
 
 
 def test_weeks_in_a_time_zone() -> None:
@@ -63,19 +60,3 @@ def test_schedule_takes_crontab_or_seconds_first() -> None:
         cron_trigger("every monday", "UTC")
     with pytest.raises(ValueError, match="'0 8 \\* \\* XYZ'"):
         cron_trigger("0 8 * * XYZ", "UTC")
-
-
-def test_slo_files_read_and_errors_named(tmp_path: Path) -> None:
-    assert load_report_slos(tmp_path / "missing") == []
-    (tmp_path / "a.yaml").write_text("\n---\n".join(slo_yaml(s) for s in slos()[:2]))
-    assert [s.name for s in load_report_slos(tmp_path)] == [
-        "embedder-latency",
-        "llm-gateway-latency",
-    ]
-    bad = slo_yaml(slos()[0]).replace("target: 0.95", "target: 95")
-    (tmp_path / "b.yaml").write_text(slo_yaml(slos()[1]) + "---\n" + bad)
-    with pytest.raises(SloFileError, match=r"b\.yaml: document 2: .*target 95"):
-        load_report_slos(tmp_path)
-    (tmp_path / "b.yaml").write_text("apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: x}\n")
-    with pytest.raises(SloFileError, match=r"b\.yaml: document 1: .*field spec is missing"):
-        load_report_slos(tmp_path)

@@ -16,11 +16,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from tailsight.alerts.slo import Slo, SpanSelector
 from tailsight.app.analyze import analyze_range
 from tailsight.pipeline.signals import SIGNALS
 from tailsight.pipeline.spool import Record
 from tailsight.pipeline.writer import decode_segment
-from tailsight.reports.model import ReportSlo
 from tailsight.reports.week import IsoWeek, last_full_week
 from tailsight.sim.faults import Fault, random_fault, truth
 from tailsight.sim.fleet import FleetSpec, build_fleet
@@ -57,29 +57,29 @@ class SimWeek:
     week: IsoWeek
     faults: tuple[Fault, ...]
     truths: tuple[dict[str, Any], ...]
-    slos: tuple[ReportSlo, ...]
+    slos: tuple[Slo, ...]
     segments: tuple[tuple[float, float], ...]
 
 
-def slos() -> tuple[ReportSlo, ...]:
-    """One latency SLO per service: 99% of its server spans under a threshold, 28-day window."""
-    from datetime import timedelta
-
+def slos() -> tuple[Slo, ...]:
+    """One latency SLO per service: its server spans under a threshold, 28-day window."""
     return tuple(
-        ReportSlo(
+        Slo(
             name=f"{svc}-latency",
             display_name=f"{svc} under {ms:g} ms",
-            objective=f"{svc} under {ms:g} ms",
             service=svc,
+            description="",
             target=SLO_TARGET[svc],
-            window=timedelta(days=28),
-            max_duration_ms=ms,
+            window_s=28 * 86400,
+            rolling=True,
+            good=SpanSelector(svc, max_duration_ms=ms),
+            total=SpanSelector(svc),
         )
         for svc, ms in SLO_MS.items()
     )
 
 
-def slo_yaml(slo: ReportSlo) -> str:
+def slo_yaml(slo: Slo) -> str:
     """The CONTRACT §6 OpenSLO document of a latency SLO."""
     return f"""apiVersion: openslo/v1
 kind: SLO
@@ -87,7 +87,7 @@ metadata: {{name: {slo.name}, displayName: {slo.display_name}}}
 spec:
   service: {slo.service}
   budgetingMethod: Occurrences
-  timeWindow: [{{duration: {slo.window.days}d, isRolling: true}}]
+  timeWindow: [{{duration: {slo.window}, isRolling: true}}]
   objectives: [{{displayName: {slo.display_name}, target: {slo.target}}}]
   indicator:
     metadata: {{name: {slo.service}-fast}}
@@ -97,7 +97,7 @@ spec:
         good:
           metricSource:
             type: tailsight
-            spec: {{spans: {{service: {slo.service}, max_duration_ms: {slo.max_duration_ms}}}}}
+            spec: {{spans: {{service: {slo.service}, max_duration_ms: {slo.good.max_duration_ms:g}}}}}
         total: {{metricSource: {{type: tailsight, spec: {{spans: {{service: {slo.service}}}}}}}}}
 """
 

@@ -9,15 +9,21 @@ hatching and markers, so a black-and-white print reads the same.
 from __future__ import annotations
 
 import base64
+import multiprocessing
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 from html import escape
+from itertools import repeat
 from zoneinfo import ZoneInfo
 
 from tailsight.reports.charts import Chart, gpu_chart, incidents_chart, slo_chart
 from tailsight.reports.model import IncidentRow, SloSection, WeeklyReport, slo_title
 
 ImageSrc = Callable[[Chart], str]
+MAX_CHART_WORKERS = 8
+CHARTS_PER_WORKER = 8  # fewer charts than this per process are not worth starting one for
 KEEP_GROUP = 6  # a cause group of this many incidents or fewer is kept on one page
 SUMMARY_SLOS = 12  # the summary page lists this many SLOs, least budget left first
 STATUS_WORDS = {"met": "MET", "at_risk": "AT RISK", "breached": "BREACHED", "no_data": "NO DATA"}
@@ -72,11 +78,20 @@ def data_uri(chart: Chart) -> str:
 
 
 def report_charts(report: WeeklyReport) -> list[Chart]:
-    """Every chart of the report, in the order they appear."""
-    charts = [incidents_chart(report)]
-    charts += [slo_chart(s, report.timezone) for s in report.slos]
-    charts.append(gpu_chart(report.workloads))
-    return charts
+    """Every chart of the report, in the order they appear.
+
+    Many SLOs' charts are drawn by a pool of processes (matplotlib draws on one core):
+    started with spawn, not fork, because ``tailsight up`` runs threads (the store
+    engine, gRPC) that a forked child would inherit mid-lock.
+    """
+    sections = list(report.slos)
+    workers = min(os.cpu_count() or 1, MAX_CHART_WORKERS, len(sections) // CHARTS_PER_WORKER)
+    if workers > 1:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            drawn = list(pool.map(slo_chart, sections, repeat(report.timezone), chunksize=4))
+    else:
+        drawn = [slo_chart(s, report.timezone) for s in sections]
+    return [incidents_chart(report), *drawn, gpu_chart(report.workloads)]
 
 
 def _pct(value: float | None, digits: int = 2) -> str:

@@ -69,12 +69,12 @@ def _rollup(
 
 
 def fill(
-    store: Store, week: IsoWeek, gpus: int, spans_per_s: float, incidents: int
+    store: Store, week: IsoWeek, gpus: int, spans_per_s: float, incidents: int, days: int
 ) -> dict[str, float]:
     """Write the fleet's week into ``store``; seconds each part took."""
     took: dict[str, float] = {}
     nodes = gpus // GPUS_PER_NODE
-    windows = 7 * 8640
+    windows = days * 8640  # GPU, process and host series: the first ``days`` of the week
     t = time.monotonic()
     gpu_key = (
         f"{gpus} AS series, n % series AS g, concat('node-', toString(intDiv(g, {GPUS_PER_NODE}))) AS host, "
@@ -202,6 +202,9 @@ def main() -> None:
     parser.add_argument("--gpus", type=int, default=1000)
     parser.add_argument("--spans-per-s", type=float, default=12.0)
     parser.add_argument("--incidents", type=int, default=300)
+    parser.add_argument(
+        "--days", type=int, default=7, help="days of the week with GPU and host series (fill time)"
+    )
     parser.add_argument("--keep", type=Path, help="store directory to fill once and reuse")
     args = parser.parse_args()
     week = last_full_week(datetime.now(UTC))
@@ -213,7 +216,7 @@ def main() -> None:
             migrate(store, ttl_days=30)
             if fresh:
                 for what, s in fill(
-                    store, week, args.gpus, args.spans_per_s, args.incidents
+                    store, week, args.gpus, args.spans_per_s, args.incidents, args.days
                 ).items():
                     print(f"fill: {what} {s:.1f} s")
                 store.command("OPTIMIZE TABLE tailsight_metrics_10s FINAL")

@@ -3,7 +3,7 @@
 
 DATA_DIR ?= $(HOME)/.local/share/tailsight
 
-.PHONY: demo up test lint bench venv screenshots
+.PHONY: demo up test lint bench venv screenshots report-example
 
 venv:
 	@scripts/venv.sh dev
@@ -35,3 +35,7 @@ screenshots: venv
 	@scripts/system-deps.sh
 	SCREENSHOTS_DIR=docs/screenshots .venv/bin/pytest -q -p no:cacheprovider \
 		tests/dashboards/test_browser.py -k every_page
+# The example weekly SLO report linked from the README: PDF, HTML and its pages as PNGs.
+report-example: venv
+	@scripts/system-deps.sh
+	.venv/bin/python scripts/report_example.py docs/report-example

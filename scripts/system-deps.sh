@@ -13,6 +13,10 @@ command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 # Dashboard tests and screenshots drive a real headless Chromium through its WebDriver.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+# The weekly report's PDF is laid out by WeasyPrint on pango; `make report-example` turns
+# its pages into PNGs with poppler's pdftoppm.
+ldconfig -p 2>/dev/null | grep -q libpango-1.0 || need+=(libpango-1.0-0 libpangoft2-1.0-0)
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -1,8 +1,8 @@
 """The periodic jobs of ``tailsight up`` on one APScheduler ``AsyncIOScheduler``.
 
 Why APScheduler rather than a loop per job: interval and cron triggers (the weekly report
-is a cron job in its own time zone), one place that says what runs when, and its guard
-against a job overlapping itself (``max_instances=1``; a run that would start while the
+is a cron job in its own time zone, :func:`tailsight.reports.schedule.cron_trigger`), one
+place that says what runs when, and its guard against a job overlapping itself (``max_instances=1``; a run that would start while the
 last one is still going is skipped and counted, ``coalesce`` folds missed runs into one).
 
 Jobs are coroutines run on the loop; blocking work (store queries, analysis) goes to the
@@ -23,21 +23,12 @@ from typing import Any
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from starlette.routing import BaseRoute
 
 log = logging.getLogger(__name__)
 
 JobFunc = Callable[[], Awaitable[Any]]
-
-
-def cron_trigger(expression: str, timezone: str = "UTC") -> CronTrigger:
-    """A trigger from a five-field cron expression; ``ValueError`` names what is wrong."""
-    try:
-        return CronTrigger.from_crontab(expression, timezone=timezone)
-    except (ValueError, LookupError) as exc:
-        raise ValueError(f"bad cron schedule {expression!r} ({timezone}): {exc}") from None
 
 
 @dataclass
@@ -75,10 +66,6 @@ class JobScheduler:
     def every(self, name: str, seconds: float, func: JobFunc, *, first_in: float = 0.0) -> None:
         """Run ``func`` every ``seconds``, the first time ``first_in`` seconds after start."""
         self.add(name, IntervalTrigger(seconds=seconds, timezone=UTC), func, first_in=first_in)
-
-    def cron(self, name: str, expression: str, func: JobFunc, timezone: str = "UTC") -> None:
-        """Run ``func`` on a cron schedule (``0 8 * * MON``) in ``timezone``."""
-        self.add(name, cron_trigger(expression, timezone), func)
 
     def add(
         self, name: str, trigger: BaseTrigger, func: JobFunc, first_in: float | None = None

@@ -25,6 +25,7 @@ from tailsight.config import ROLES, Settings
 from tailsight.dashboards.component import DashboardUi
 from tailsight.dashboards.slo_source import CatalogSloSource
 from tailsight.pipeline.component import ingest_components
+from tailsight.reports.component import WeeklyReportComponent, WeeklyReportJob
 from tailsight.storage.lease import Lease
 from tailsight.storage.store import Store
 
@@ -53,11 +54,16 @@ def _jobs(settings: Settings, store: Store) -> list[Component]:
             await alerts.evaluate()
 
     jobs.every("analysis", settings.analysis_interval_s, analysis_cycle)
-    return [alerts, jobs]
+    report = WeeklyReportJob(store, settings, jobs)
+    return [alerts, report, jobs]
 
 
 def _queries(settings: Settings, store: Store) -> list[Component]:
-    return [QueryApi(store, SloCatalog(settings.slo_path)), AlertApi(store)]
+    return [
+        QueryApi(store, SloCatalog(settings.slo_path)),
+        AlertApi(store),
+        WeeklyReportComponent(store, settings),
+    ]
 
 
 # In start order; components stop in reverse, so the analyzer's jobs end before the

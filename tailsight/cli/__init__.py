@@ -25,6 +25,7 @@ COMMANDS = (
     "analyze",
     "alerts",
     "slo",
+    "report",
     "agent",
     "switch_poller",
 )

@@ -255,3 +255,13 @@ def firing_by_slo(store: Store) -> dict[str, int]:
         "WHERE State = 'firing' AND Slo != '' GROUP BY Slo"
     )
     return {str(slo): int(n) for slo, n in rows}
+
+
+def alerts_between(store: Store, start: datetime, end: datetime) -> list[Alert]:
+    """Alert episodes that fired at some time in ``[start, end)``, oldest first (weekly report)."""
+    found = _select_episodes(
+        store,
+        "StartsAt < {end:DateTime64(3)} AND (EndsAt IS NULL OR EndsAt >= {start:DateTime64(3)})",
+        {"start": start, "end": end},
+    )
+    return sorted((e.alert for e in found), key=lambda a: a.starts_at)

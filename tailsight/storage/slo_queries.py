@@ -9,7 +9,7 @@ exact answer the rollup is checked and benchmarked against.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -60,10 +60,13 @@ def _merged(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
 def span_window_counts(
     store: Store, services: Sequence[str], starts: Sequence[int], end: int
 ) -> list[SpanCounts]:
-    """Per service, operation and window ``[starts[i], end)``: counts and latency histogram.
+    """Per service, operation and window ``[starts[i], end)``: counts and latency histograms.
 
     Every window is read from whole hours of ``tailsight_slo_1h`` plus the 10 s rows of
     its ragged ends, all windows in one query; ``start``/``end`` are multiples of 10 s.
+    The query aggregates each row once, into the disjoint segments the windows' ranges
+    cut time into; a window then holds several rows per (service, operation), one per
+    segment it covers (``SpanCounts`` shared between windows), which callers sum.
     """
     fine: list[tuple[int, int, int]] = []  # (window, start, end)
     coarse: list[tuple[int, int, int]] = []
@@ -72,47 +75,50 @@ def span_window_counts(
         fine.extend((i, a, b) for a, b in pieces)
         if hours:
             coarse.append((i, *hours))
+    if not services:
+        return []
     params: dict[str, object] = {"services": list(services)}
-    union = _merged([(a, b) for _, a, b in fine])
-    where_fine = " OR ".join(
-        f"(Window >= toDateTime({{u{k}a:UInt32}}) AND Window < toDateTime({{u{k}b:UInt32}}))"
-        for k in range(len(union))
-    )
-    for k, (a, b) in enumerate(union):
-        params[f"u{k}a"], params[f"u{k}b"] = a, b
     parts = []
+    cuts: dict[str, list[int]] = {}
     for table, ranges, name in (
         ("tailsight_slo_10s", fine, "f"),
         ("tailsight_slo_1h", coarse, "c"),
     ):
         if not ranges:
             continue
-        params[f"{name}w"] = [r[0] for r in ranges]
-        params[f"{name}s"] = [r[1] for r in ranges]
-        params[f"{name}e"] = [r[2] for r in ranges]
-        if name == "f":
-            where = f"({where_fine})"
-        else:
-            params["cmin"] = min(r[1] for r in ranges)
-            params["cmax"] = max(r[2] for r in ranges)
-            where = "Window >= toDateTime({cmin:UInt32}) AND Window < toDateTime({cmax:UInt32})"
+        union = _merged([(a, b) for _, a, b in ranges])
+        where = " OR ".join(
+            f"(Window >= toDateTime({{{name}{k}a:UInt32}}) "
+            f"AND Window < toDateTime({{{name}{k}b:UInt32}}))"
+            for k in range(len(union))
+        )
+        for k, (a, b) in enumerate(union):
+            params[f"{name}{k}a"], params[f"{name}{k}b"] = a, b
+        cuts[name] = sorted({t for _, a, b in ranges for t in (a, b)})
+        params[f"{name}cuts"] = cuts[name]
+        # The segment of a row: how many cuts lie at or before its window.
         parts.append(
             f"""
-            SELECT Service, Operation, Requests, Failures, Latency,
-                   arrayJoin(arrayFilter((w, a, b) -> toUInt32(Window) >= a AND toUInt32(Window) < b,
-                       {{{name}w:Array(UInt16)}}, {{{name}s:Array(UInt32)}}, {{{name}e:Array(UInt32)}})) AS w
+            SELECT '{name}' AS tier, Service, Operation, Requests, Failures, Latency,
+                   arrayCount(c -> c <= toUInt32(Window), {{{name}cuts:Array(UInt32)}}) AS seg
             FROM {table}
-            WHERE Service IN {{services:Array(String)}} AND {where}
+            WHERE Service IN {{services:Array(String)}} AND ({where})
             """
         )
-    if not parts or not services:
-        return []
     sql = f"""
-        SELECT Service, Operation, w, sum(Requests), sum(Failures), sumMap(Latency)
+        SELECT tier, Service, Operation, seg, sum(Requests), sum(Failures), sumMap(Latency)
         FROM ({" UNION ALL ".join(parts)})
-        GROUP BY Service, Operation, w
+        GROUP BY tier, Service, Operation, seg
     """
-    return [_counts(row) for row in store.rows(sql, params)]
+    out: list[SpanCounts] = []
+    ranges_of = {"f": fine, "c": coarse}
+    for tier, *row in store.rows(sql, params):
+        counts = _counts(row)
+        seg_start, seg_end = cuts[tier][counts.window - 1], cuts[tier][counts.window]
+        for i, a, b in ranges_of[tier]:
+            if a <= seg_start and seg_end <= b:
+                out.append(replace(counts, window=i))
+    return out
 
 
 def span_series_counts(
@@ -223,16 +229,38 @@ def raw_span_counts(
     ok: bool,
     start: int,
     end: int,
-) -> tuple[float, int]:
-    """(adjusted count, span count) of matching server spans in ``[start, end)``, from raw rows.
+) -> float:
+    """Adjusted count of matching server spans in ``[start, end)``, from raw rows.
 
     The exact figure the rollup is checked against; the adjusted count reads ``tracestate``
     as migration 7 does.
     """
+    return raw_span_window_counts(store, service, operation, max_duration_ms, ok, [start], end)[0]
+
+
+def raw_span_window_counts(
+    store: Store,
+    service: str,
+    operation: str | None,
+    max_duration_ms: float | None,
+    ok: bool,
+    starts: Sequence[int],
+    end: int,
+) -> list[float]:
+    """Adjusted counts of matching server spans in each ``[starts[i], end)``, from raw rows.
+
+    What evaluation would cost without the rollup: one scan of the longest window per
+    selector (``bench/slo_eval.py`` compares the two).
+    """
     from tailsight.storage.migrations.m0007_slo_rollup import ADJUSTED_COUNT, FAILED
 
     conditions = ["ServiceName = {service:String}", "SpanKind = 'Server'"]
-    params: dict[str, object] = {"service": service, "start": start, "end": end}
+    params: dict[str, object] = {
+        "service": service,
+        "starts": list(starts),
+        "start": min(starts),
+        "end": end,
+    }
     if operation is not None:
         conditions.append("SpanName = {operation:String}")
         params["operation"] = operation
@@ -242,10 +270,15 @@ def raw_span_counts(
     if ok:
         conditions.append(f"NOT ({FAILED})")
     sql = f"""
-        SELECT sum({ADJUSTED_COUNT}), count()
-        FROM otel_traces
-        WHERE {" AND ".join(conditions)}
-          AND Timestamp >= toDateTime64({{start:UInt32}}, 9) AND Timestamp < toDateTime64({{end:UInt32}}, 9)
+        SELECT sumForEach(arrayMap(s -> if(toUnixTimestamp(Timestamp) >= s, adj, 0.),
+                                   {{starts:Array(UInt32)}}))
+        FROM (
+            SELECT Timestamp, {ADJUSTED_COUNT} AS adj
+            FROM otel_traces
+            WHERE {" AND ".join(conditions)}
+              AND Timestamp >= toDateTime64({{start:UInt32}}, 9)
+              AND Timestamp < toDateTime64({{end:UInt32}}, 9)
+        )
     """
-    adjusted, spans = store.rows(sql, params)[0]
-    return float(adjusted or 0.0), int(spans)
+    found = store.rows(sql, params)[0][0]
+    return [float(v) for v in found] if found else [0.0] * len(starts)

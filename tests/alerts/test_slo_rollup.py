@@ -33,9 +33,7 @@ def filled(store: Store) -> Store:
 
 
 def raw(store: Store, sel: SpanSelector, start: int, end: int) -> float:
-    return raw_span_counts(
-        store, sel.service, sel.operation, sel.max_duration_ms, sel.ok, start, end
-    )[0]
+    return raw_span_counts(store, sel.service, sel.operation, sel.max_duration_ms, sel.ok, start, end)
 
 
 def test_rollup_counts_match_raw_spans(filled: Store) -> None:

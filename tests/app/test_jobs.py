@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from tailsight.app.jobs import JobScheduler, cron_trigger
+from tailsight.app.jobs import JobScheduler
 
 
 def test_a_slow_job_never_overlaps_itself_and_stop_waits_for_it() -> None:
@@ -75,12 +73,3 @@ def test_run_now_waits_for_the_scheduled_run() -> None:
         return log
 
     assert asyncio.run(scenario()) == ["start", "end", "start", "end"]
-
-
-def test_cron_schedules() -> None:
-    trigger = cron_trigger("0 8 * * MON", "Europe/Berlin")
-    assert "hour='8'" in str(trigger) and "day_of_week='mon'" in str(trigger)
-    with pytest.raises(ValueError, match="bad cron schedule"):
-        cron_trigger("0 25 * * *")
-    with pytest.raises(ValueError, match="bad cron schedule"):
-        cron_trigger("0 8 * * MON", "Mars/Olympus")

@@ -1,0 +1,104 @@
+"""Queries behind the weekly report's fleet section: GPU time by utilization, workloads, host load.
+
+They read the ``tailsight_metrics_10s`` rollup (one row per series and 10 s window), so a
+week of a 1,000-GPU fleet is ~60 M rollup rows aggregated in the engine, never raw
+points in Python. (SLI counts come from the SLO rollup through
+``tailsight.alerts.evaluate.sli_series``.)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from tailsight.storage.store import Store
+
+# A 10 s window of a GPU is busy at or above this utilization, idle below IDLE_BELOW,
+# and underutilized in between (held by a workload that leaves it mostly waiting).
+BUSY_AT = 0.5
+IDLE_BELOW = 0.05
+
+
+def gpu_time_by_state(store: Store, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Per GPU (host, ``hw.id``): seconds busy, underutilized and idle, and its mean utilization.
+
+    Each 10 s rollup window with a ``hw.gpu.utilization`` point counts 10 s in the state
+    its mean utilization falls in; windows without data count nowhere.
+    """
+    sql = """
+        SELECT Host, hw, 10 * countIf(u >= {busy:Float64}) AS busy_s,
+               10 * countIf(u >= {idle:Float64} AND u < {busy:Float64}) AS under_s,
+               10 * countIf(u < {idle:Float64}) AS idle_s, avg(u) AS mean_u
+        FROM (
+            SELECT Host, Attributes['hw.id'] AS hw, Window, sum(Total) / sum(Points) AS u
+            FROM tailsight_metrics_10s
+            WHERE MetricName = 'hw.gpu.utilization'
+              AND Window >= toDateTime({start:DateTime64(3)}) AND Window < {end:DateTime64(3)}
+            GROUP BY Host, hw, Window
+        )
+        GROUP BY Host, hw ORDER BY Host, hw
+    """
+    params = {"start": start, "end": end, "busy": BUSY_AT, "idle": IDLE_BELOW}
+    return [
+        {
+            "host": h,
+            "hw_id": hw,
+            "busy_s": float(b),
+            "under_s": float(u),
+            "idle_s": float(i),
+            "mean_util": float(m),
+        }
+        for h, hw, b, u, i, m in store.rows(sql, params)
+    ]
+
+
+def gpu_workloads(store: Store, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Which service (or, failing that, which executable) used each GPU over the range.
+
+    A GPU's processes come from ``tailsight.gpu.process.utilization`` (host, ``hw.id``,
+    pid); a process is a service's replica when that service's server spans carry its
+    ``host.name`` and ``process.pid`` (the ``tailsight_latency_10s`` rollup). Per GPU a
+    service wins over other processes (a batch job sharing a serving GPU), then the
+    workload with the most process windows.
+    """
+    sql = """
+        SELECT p.Host, p.hw,
+               argMax(if(r.Service != '', r.Service, p.exe), (r.Service != '', p.n)) AS workload,
+               max(r.Service != '') AS serving
+        FROM (
+            SELECT Host, Attributes['hw.id'] AS hw, Attributes['process.pid'] AS pid,
+                   any(Attributes['process.executable.name']) AS exe, count() AS n
+            FROM tailsight_metrics_10s
+            WHERE MetricName = 'tailsight.gpu.process.utilization'
+              AND Window >= toDateTime({start:DateTime64(3)}) AND Window < {end:DateTime64(3)}
+            GROUP BY Host, hw, pid
+        ) AS p
+        LEFT JOIN (
+            SELECT DISTINCT Host, Pid, Service FROM tailsight_latency_10s
+            WHERE Window >= toDateTime({start:DateTime64(3)}) AND Window < {end:DateTime64(3)}
+        ) AS r ON r.Host = p.Host AND r.Pid = p.pid
+        GROUP BY p.Host, p.hw
+    """
+    rows = store.rows(sql, {"start": start, "end": end})
+    return [{"host": h, "hw_id": hw, "workload": w, "serving": bool(s)} for h, hw, w, s in rows]
+
+
+def host_pressure(
+    store: Store, start: datetime, end: datetime, hosts: list[str]
+) -> dict[str, dict[str, float]]:
+    """Per host: mean CPU utilization and mean CPU/memory/io pressure (PSI) over the range."""
+    sql = """
+        SELECT Host,
+               if(MetricName = 'system.cpu.utilization', 'cpu_util',
+                  concat('psi_', Attributes['tailsight.pressure.resource'])) AS what,
+               sum(Total) / sum(Points) AS mean
+        FROM tailsight_metrics_10s
+        WHERE MetricName IN ('system.cpu.utilization', 'tailsight.host.pressure')
+          AND Host IN {hosts:Array(String)}
+          AND Window >= toDateTime({start:DateTime64(3)}) AND Window < {end:DateTime64(3)}
+        GROUP BY Host, what
+    """
+    out: dict[str, dict[str, float]] = {}
+    for host, what, mean in store.rows(sql, {"start": start, "end": end, "hosts": hosts}):
+        out.setdefault(host, {})[what] = float(mean)
+    return out

@@ -2,8 +2,9 @@
 
 Why APScheduler rather than a loop per job: interval and cron triggers (the weekly report
 is a cron job in its own time zone, :func:`tailsight.reports.schedule.cron_trigger`), one
-place that says what runs when, and its guard against a job overlapping itself (``max_instances=1``; a run that would start while the
-last one is still going is skipped and counted, ``coalesce`` folds missed runs into one).
+place that says what runs when, and its guard against a job overlapping itself
+(``max_instances=1``; a run that would start while the last one is still going is
+skipped and counted, ``coalesce`` folds missed runs into one).
 
 Jobs are coroutines run on the loop; blocking work (store queries, analysis) goes to the
 loop's thread pool (``asyncio.to_thread``). ``stop`` waits for the runs in progress, so a

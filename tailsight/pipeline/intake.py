@@ -58,6 +58,7 @@ class Intake:
             if self.spool.full():
                 raise self.overloaded()
             counted = count_spans(body) if signal.name == "traces" and not is_json else None
+            fixed = 0
             if counted is not None:  # plainly well formed: counted without building it in upb
                 items, rejected = counted
                 payload = body
@@ -65,9 +66,17 @@ class Intake:
                 try:
                     msg = parse_body(signal, body, is_json)
                     items, rejected = signal.check(msg)
+                    fixed = signal.fix(msg)
                 except InvalidRequest as exc:
                     raise malformed(str(exc)) from None
-                payload = msg.SerializeToString() if is_json else body
+                if signal.name == "traces":
+                    # Spooled in upb's canonical form (unknown fields, fields of another
+                    # wire type and repeated oneof members dropped), so the compiled
+                    # encoder, the store's protobuf parser and upb all read it alike.
+                    msg.DiscardUnknownFields()
+                    payload = msg.SerializeToString()
+                else:
+                    payload = msg.SerializeToString() if is_json or fixed else body
             if items > self.limits.max_items:
                 raise too_large(
                     f"{items} {signal.name} items in one request; the limit is {self.limits.max_items}"
@@ -104,5 +113,14 @@ class Intake:
         self.metrics.observe(
             "tailsight_ingest_request_seconds", time.monotonic() - started, signal=signal.name
         )
-        message = f"{rejected} spans without a trace or span id" if rejected else ""
-        return signal.response_bytes(rejected, message)
+        if fixed:
+            self.metrics.inc(
+                "tailsight_ingest_items_fixed_total",
+                fixed,
+                signal=signal.name,
+                reason="end_before_start",
+            )
+        notes = [f"{rejected} spans without a trace or span id"] if rejected else []
+        if fixed:
+            notes.append(f"{fixed} spans ended before they started: stored with duration 0")
+        return signal.response_bytes(rejected, "; ".join(notes))

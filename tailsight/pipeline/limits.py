@@ -68,14 +68,30 @@ def check_token(expected: str | None, authorization: str | None) -> None:
 
 
 def gunzip(body: bytes, limit: int) -> bytes:
-    """Decompress a gzip body, refusing (413) as soon as the output would pass ``limit``."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    """Decompress a gzip body, every member of it, refusing (413) as soon as the output would pass ``limit``.
+
+    A body may be several gzip members one after another (RFC 1952 §2.2); all are
+    decompressed. Bytes after the last member that are not another member are refused
+    (400), as is a member cut short: nothing of the body is silently dropped.
+    """
+    out: list[bytes] = []
+    size = 0
+    rest = body
     try:
-        out = inflater.decompress(body, limit + 1)
-        if len(out) > limit:
-            raise too_large(f"body decompresses to more than {limit} bytes")
-        if not inflater.eof:
-            raise malformed("gzip body is truncated")
+        while True:
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            part = inflater.decompress(rest, limit - size + 1)
+            size += len(part)
+            if size > limit or inflater.unconsumed_tail:
+                raise too_large(f"body decompresses to more than {limit} bytes")
+            if not inflater.eof:
+                raise malformed("gzip body is truncated")
+            out.append(part)
+            rest = inflater.unused_data
+            if not rest:
+                break
+            if rest[:2] != b"\x1f\x8b":
+                raise malformed(f"gzip body has {len(rest)} bytes after its last member")
     except zlib.error as exc:
         raise malformed(f"body is not valid gzip: {exc}") from None
-    return out
+    return out[0] if len(out) == 1 else b"".join(out)

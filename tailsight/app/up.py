@@ -13,5 +13,11 @@ def build_components(settings: Settings, store: Store) -> list[Component]:
     """The components of one ``tailsight up`` process, in start order."""
     components: list[Component] = []
     components += ingest_components(settings, store)
-    components.append(AnalysisScheduler(store, interval_s=settings.analysis_interval_s))
+    components.append(
+        AnalysisScheduler(
+            store,
+            interval_s=settings.analysis_interval_s,
+            max_skew_s=settings.analysis_max_skew_s,
+        )
+    )
     return components

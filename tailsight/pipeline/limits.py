@@ -6,11 +6,13 @@ one-line message; the receivers turn it into their transport's answer.
 
 from __future__ import annotations
 
-import hmac
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
+
+from tailsight.auth import UNAUTHORIZED, bearer_ok
 
 
 @dataclass(frozen=True)
@@ -56,15 +58,10 @@ def too_large(message: str) -> Refused:
     return Refused(413, grpc.StatusCode.RESOURCE_EXHAUSTED, message)
 
 
-def check_token(expected: str | None, authorization: str | None) -> None:
-    """Raise 401 unless ``authorization`` is ``Bearer <expected>`` (or no token is configured)."""
-    if expected is None:
-        return
-    scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), expected):
-        raise Refused(
-            401, grpc.StatusCode.UNAUTHENTICATED, "missing or wrong Authorization: Bearer token"
-        )
+def check_token(expected: str | None, authorization: Sequence[str | bytes]) -> None:
+    """Raise 401 unless the request's one ``Authorization`` is ``Bearer <expected>`` (:mod:`tailsight.auth`)."""
+    if not bearer_ok(expected, authorization):
+        raise Refused(401, grpc.StatusCode.UNAUTHENTICATED, UNAUTHORIZED)
 
 
 def gunzip(body: bytes, limit: int) -> bytes:

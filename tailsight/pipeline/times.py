@@ -14,19 +14,18 @@ answer says how many (OTLP partial success, 0 rejected, a message).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from tailsight.pipeline.decode_traces import InvalidRequest
+from tailsight.timeutil import LATEST, iso_z
 
-MAX_NS = (1 << 32) * 1_000_000_000  # 2106-02-07T06:28:16Z, the first time not stored
-MAX_TIME = datetime.fromtimestamp(1 << 32, UTC)
+MAX_NS = int(LATEST.timestamp()) * 1_000_000_000  # 2106-02-07T06:28:16Z: the first time not stored
 
 
 def _check(item: str, field: str, ns: int) -> None:
     if ns >= MAX_NS:
         raise InvalidRequest(
-            f"{item}: {field} {ns} is at or after {MAX_TIME.isoformat().replace('+00:00', 'Z')}"
+            f"{item}: {field} {ns} is at or after {iso_z(LATEST)}"
             f" ({MAX_NS} ns), past the latest time the store holds"
         )
 

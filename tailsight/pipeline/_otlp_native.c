@@ -1109,8 +1109,10 @@ static int check_any(const Field *v) {
     TRY(known(v, 2));
     Rd r = sub(v);
     Field f;
-    int rc;
+    int rc, members = 0;
     FOR_FIELDS(&r, f, rc) {
+        /* two oneof members: upb keeps the last, the store's parser refuses; upb's to judge */
+        if (++members > 1) return E_UNSUPPORTED;
         switch (f.num) {
         case 1: TRY(str_field(&f)); break;
         case 2: case 3: TRY(known(&f, 0)); break;
@@ -1158,10 +1160,13 @@ static int check_kv(const Field *kv) {
     Rd r = sub(kv);
     Field f;
     int rc;
+    uint32_t seen = 0;
     FOR_FIELDS(&r, f, rc) {
+        if (seen & (1u << (f.num & 31))) return E_UNSUPPORTED; /* a repeated key or value */
         if (f.num == 1) TRY(str_field(&f));
         else if (f.num == 2) TRY(check_any(&f));
         else return E_UNSUPPORTED;
+        seen |= 1u << (f.num & 31);
     }
     END_FIELDS(rc);
     return OK;

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # ClickHouse error codes that a given block of data raises every time it is inserted
 # (parse errors, values out of a type's range, protobuf input the schema does not fit).
 _DATA_CODES = frozenset(
-    {6, 9, 13, 25, 26, 27, 32, 33, 38, 41, 43, 53, 69, 70, 72, 117, 131, 190, 321, 366, 407}
+    {6, 9, 13, 25, 26, 27, 32, 33, 36, 38, 41, 43, 53, 69, 70, 72, 117, 131, 190, 321, 366, 407}
     | {435, 436, 437, 438, 443, 444, 467, 565, 569, 570, 632, 728}
 )
 _CODE = re.compile(r"Code: (\d+)")

@@ -65,7 +65,12 @@ def is_permanent(exc: BaseException) -> bool:
         if code == 252:  # TOO_MANY_PARTS: temporary (merges behind) unless about partitions
             return "partitions" in str(exc).lower()
         return code in _DATA_CODES
-    return isinstance(exc, DATA_EXCEPTIONS)
+    seen: BaseException | None = exc  # the driver's errors wrap what serializing raised
+    while seen is not None:
+        if isinstance(seen, DATA_EXCEPTIONS) or type(seen).__name__ == "DataError":
+            return True
+        seen = seen.__cause__
+    return False
 
 
 @dataclass(frozen=True)

@@ -88,12 +88,13 @@ def raw_span_request(name: bytes, extra: bytes, start_ns: int | None = None) -> 
     return field(1, 2, field(2, 2, field(2, 2, span)))
 
 
-def wait_written(up: UpProcess, rows: int, timeout: float = 60.0) -> None:
+def wait_written(up: UpProcess, rows: int, timeout: float = 60.0, token: str | None = None) -> None:
     """Wait until the writer has put ``rows`` trace rows in and the spool is empty."""
     deadline = time.monotonic() + timeout
     spool = up.data_dir / "spool"
     while time.monotonic() < deadline:
-        status, text = call(up.api + "/metrics")
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        status, text = call(up.api + "/metrics", headers=auth)
         written = 0.0
         for line in text.decode().splitlines():
             if line.startswith('tailsight_ingest_rows_written_total{table="otel_traces"}'):

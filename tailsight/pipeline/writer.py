@@ -217,7 +217,10 @@ class SpoolWriter:
         try:
             with segment_records(path, verify=not self.spool.wrote(path)) as records:
                 written = self._write_records(path, records)
-        except Exception:  # noqa: BLE001 - a segment we cannot read must not stop the writer
+        except Exception as exc:  # noqa: BLE001 - a segment we cannot read must not stop the writer
+            if not is_permanent(exc):  # the store (or the disk) failed: keep it, retry
+                self._failed(path, "?", exc)
+                return False
             log.exception("spool segment %s cannot be read; moved aside", path.name)
             self.spool.quarantine(path)
             self.metrics.inc("tailsight_ingest_quarantined_segments_total")
@@ -265,9 +268,8 @@ class SpoolWriter:
         for table, count, insert_one in inserts:
             if table in done:
                 continue
-            settings = self._settings(f"{path.stem}:{table}")
             try:
-                insert_one(settings)
+                insert_one(self._settings(f"{path.stem}:{table}"))
             except Exception as exc:  # noqa: BLE001 - any store failure is retried or split
                 if not is_permanent(exc):
                     self._failed(path, table, exc)

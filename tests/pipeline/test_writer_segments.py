@@ -59,7 +59,9 @@ def test_a_request_that_cannot_be_decoded_is_quarantined_alone(
     assert store.rows("SELECT count() FROM otel_traces")[0][0] == 10  # the other request
     [kept] = writer.quarantine.directory.glob("*.pb")
     assert kept.read_bytes() == b"\xff\xff"
-    assert writer.metrics.value("tailsight_ingest_quarantined_requests_total", signal="metrics") == 1
+    assert (
+        writer.metrics.value("tailsight_ingest_quarantined_requests_total", signal="metrics") == 1
+    )
     assert "1 acknowledged request(s)" in writer.problems()[0]
 
 

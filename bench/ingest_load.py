@@ -18,6 +18,7 @@ sys.path.insert(0, str(REPO))
 from tests.conftest import UpProcess  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+HOSTILE: set[bytes] = set()  # hostile bodies that intake takes (soak.py --hostile)
 
 
 class Receiver:
@@ -99,6 +100,7 @@ class SendStats:
     refused: dict[int, int] = field(default_factory=dict)
     retry_after_missing: int = 0
     errors: int = 0
+    poison: dict[str, int] = field(default_factory=dict)  # hostile bodies: "<status>" -> count
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -109,7 +111,11 @@ def send(
     stop_at: float | None = None,
     pace_s: float = 0.0,
 ) -> None:
-    """POST each (body, spans) once over one keep-alive connection; refused ones are counted, not retried."""
+    """POST each (body, spans) once over one keep-alive connection; refused ones are counted, not retried.
+
+    ``spans`` < 0 marks a hostile body (``soak.py --hostile``) that intake refuses (400);
+    a hostile body intake takes carries the spans it will store.
+    """
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Content-Type": "application/x-protobuf"}
     for body, spans in bodies:
@@ -127,9 +133,14 @@ def send(
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             continue
         with stats.lock:
+            if spans < 0 or body in HOSTILE:
+                key = f"{r.status} ({'expected 400' if spans < 0 else 'expected 200'})"
+                stats.poison[key] = stats.poison.get(key, 0) + 1
             if r.status == 200:
                 stats.ok += 1
-                stats.ok_spans += spans
+                stats.ok_spans += max(spans, 0)
+            elif spans < 0 and r.status == 400:
+                pass
             else:
                 stats.refused[r.status] = stats.refused.get(r.status, 0) + 1
                 if r.status in (429, 503) and not r.getheader("Retry-After"):

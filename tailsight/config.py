@@ -62,8 +62,14 @@ class Settings:
     ingest_max_body_bytes: int = 16 << 20  # one request as sent (413 above)
     ingest_max_decompressed_bytes: int = 64 << 20  # one request after gzip (413 above)
     ingest_max_items: int = 200_000  # spans, data points or log records per request
+    # Connections on the API and OTLP/HTTP ports (each port its own bound)
+    http_max_connections: int = 2048  # more are closed at once, so file handles stay bounded
+    http_header_timeout_s: float = 10.0  # a connection must send a request's headers in this
+    http_body_timeout_s: float = 60.0  # and its body in this, once the headers are in
+    http_keep_alive_s: float = 15.0  # an idle connection between requests is closed after this
     # Analysis
     analysis_interval_s: float = 30.0
+    analysis_max_skew_s: float = 60.0  # data dated later than now + this is not analysed yet
     # Process roles (`tailsight up --role`): receiver, analyzer, ui, or all of them
     role: str = "all"
     # The analyzer lease (docs/leases.md): a dead holder's jobs resume elsewhere within this

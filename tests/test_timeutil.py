@@ -27,3 +27,23 @@ def test_parse_time(text: str, expected: datetime) -> None:
 def test_parse_time_error_says_what_is_accepted() -> None:
     with pytest.raises(ValueError, match="ISO 8601"):
         parse_time("yesterday", NOW)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1e20",
+        "inf",
+        "-inf",
+        "nan",
+        "0001-01-01",
+        "-1",
+        "2106-02-07T06:28:16Z",
+        1e20,
+        "9" * 400 + "w",
+    ],
+)
+def test_times_the_store_cannot_hold_are_value_errors_naming_the_range(value: object) -> None:
+    with pytest.raises(ValueError) as err:
+        parse_time(value)  # type: ignore[arg-type]
+    assert "1970-01-01T00:00:00Z" in str(err.value) or "longer than" in str(err.value)

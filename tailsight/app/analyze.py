@@ -31,6 +31,7 @@ from tailsight.storage.queries import (
 )
 from tailsight.storage.queries_metrics import gpu_processes, metric_windows, nic_links
 from tailsight.storage.store import Store
+from tailsight.timeutil import EARLIEST, in_range, iso_z
 
 EVIDENCE_METRICS = tuple(
     sorted(
@@ -66,6 +67,14 @@ def analyze_range(
         raise ValueError("the range is empty: 'to' must be after 'from'")
     params = params or SpikeParams()
     lookback = timedelta(seconds=params.bucket_s * params.baseline_windows)
+    # The range and the baseline read before it must lie where the store has times: a
+    # range it cannot read finds nothing, and replacing with nothing deletes incidents.
+    if start - lookback < EARLIEST:
+        raise ValueError(
+            f"'from' must be {iso_z(EARLIEST + lookback)} or later: analysis reads "
+            f"{lookback} of baseline before it, from {iso_z(EARLIEST)} on"
+        )
+    in_range(end - timedelta(microseconds=1), "'to'")
     with _REPLACING:
         windows = service_latency_windows(store, start - lookback, end, params.bucket_s)
         incidents = [

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from tailsight.alerts.evaluate import slo_list
 from tailsight.alerts.slo import SloCatalog
 from tailsight.app.analyze import analyze_range
-from tailsight.app.auth import bearer, token_matches
+from tailsight.app.auth import RequireToken
 from tailsight.model import iso
 from tailsight.storage.incidents import list_incidents
 from tailsight.storage.store import Store, StoreError
@@ -37,27 +36,26 @@ class ApiState:
         self.store = store
         self.token = token
         self.ready = False
+        self.checks: list[Callable[[], list[str]]] = []  # hosted components' problems
+
+    def problems(self) -> list[str]:
+        found: list[str] = []
+        for check in self.checks:
+            try:
+                found += check()
+            except Exception as exc:  # noqa: BLE001 - health must answer whatever a check does
+                found.append(f"a health check failed: {exc}")
+        return found
 
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-class BearerAuth(BaseHTTPMiddleware):
-    """Requires ``Authorization: Bearer <token>`` on /api/ paths other than health."""
-
-    def __init__(self, app: Any, token: str) -> None:
-        super().__init__(app)
-        self._token = token
-
-    async def dispatch(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        path = request.url.path
-        if path.startswith("/api/") and path != "/api/v1/health":
-            if not token_matches(bearer(request.headers), self._token):
-                return _error(401, "missing or wrong bearer token")
-        return await call_next(request)
+def _store_failed(exc: StoreError) -> JSONResponse:
+    """503 without the store's own error text (it names internals); the log has it."""
+    log.warning("store call failed: %s", exc)
+    return _error(503, "the store is unavailable or refused the query; see the server log")
 
 
 def build_api(state: ApiState, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
@@ -70,11 +68,14 @@ def build_api(state: ApiState, extra_routes: Sequence[BaseRoute] = ()) -> Starle
     async def health(request: Request) -> JSONResponse:
         if not state.ready:
             return JSONResponse({"status": "starting"}, status_code=503)
+        problems = await run_in_threadpool(state.problems)
+        if problems:  # still up (200), but saying what is wrong
+            return JSONResponse({"status": "degraded", "errors": problems})
         return JSONResponse({"status": "ok"})
 
     routes: list[BaseRoute] = [Route("/api/v1/health", health, methods=["GET"]), *extra_routes]
-    middleware = [Middleware(BearerAuth, token=state.token)] if state.token else []
-    return Starlette(routes=routes, middleware=middleware)
+    # Outermost: every route, those added later by components included, is behind the token.
+    return Starlette(routes=routes, middleware=[Middleware(RequireToken, token=state.token)])
 
 
 class QueryApi:
@@ -113,7 +114,7 @@ class QueryApi:
         try:
             found = await run_in_threadpool(self._slo_list)
         except StoreError as exc:
-            return _error(503, f"store unavailable: {exc}")
+            return _store_failed(exc)
         return JSONResponse(found)
 
     async def incidents(self, request: Request) -> JSONResponse:
@@ -129,7 +130,7 @@ class QueryApi:
         try:
             found = await run_in_threadpool(list_incidents, self.store, since, until, service)
         except StoreError as exc:
-            return _error(503, f"store unavailable: {exc}")
+            return _store_failed(exc)
         return JSONResponse([i.to_json() for i in found])
 
     async def analyze(self, request: Request) -> JSONResponse:
@@ -151,7 +152,7 @@ class QueryApi:
         except ValueError as exc:
             return _error(400, str(exc))
         except StoreError as exc:
-            return _error(503, f"store unavailable: {exc}")
+            return _store_failed(exc)
         return JSONResponse(
             {
                 "from": iso(start),

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from tailsight.alerts.skew import FutureData
 from tailsight.app.analyze import analyze_range
 from tailsight.storage.state import (
     earliest_open_incident,
@@ -57,6 +58,8 @@ class ContinuousAnalysis:
         first_lookback_s: how far back the very first cycle starts, before any watermark.
         reopen_s: each cycle also re-analyses this much before the watermark, so a
             spike whose first windows straddle it is seen whole.
+        max_skew_s: data dated later than the wall clock plus this waits until it is not;
+            how much there is shows in :meth:`problems` (``/api/v1/health``).
     """
 
     def __init__(
@@ -65,20 +68,33 @@ class ContinuousAnalysis:
         settle_s: float = 20.0,
         first_lookback_s: float = 3600.0,
         reopen_s: float = 120.0,
+        max_skew_s: float = 60.0,
     ) -> None:
         self.store = store
         self.settle = timedelta(seconds=settle_s)
         self.first_lookback = timedelta(seconds=first_lookback_s)
         self.reopen = timedelta(seconds=reopen_s)
+        self.max_skew = timedelta(seconds=max_skew_s)
+        self.skew = FutureData()
         self.last: CycleReport | None = None
+
+    def problems(self) -> list[str]:
+        return self.skew.problems()
 
     def cycle(self) -> CycleReport:
         """Analyse what is new since the watermark and move it forward (blocking)."""
         started = time.monotonic()
         raw = get_state(self.store, SCOPE, KEY)
         watermark = datetime.fromisoformat(raw) if raw else None
+        # Data time is trusted up to the wall clock (+ skew): one span dated 2100 must not
+        # carry the watermark there, after which no cycle would ever run again.
+        bound = datetime.now(UTC) + self.max_skew
+        self.skew.observe(self.store, bound)
+        if watermark is not None and watermark > bound:
+            log.warning("analysis watermark %s is in the future: starting afresh", raw)
+            watermark = None
         since = (watermark - self.first_lookback) if watermark else datetime(1970, 1, 2, tzinfo=UTC)
-        latest = latest_latency_window(self.store, since)
+        latest = latest_latency_window(self.store, since, bound)
         if latest is None:
             return CycleReport(None, None, 0, time.monotonic() - started)
         end = _floor10(latest + timedelta(seconds=10) - self.settle)

@@ -61,6 +61,7 @@ class JobScheduler:
 
     def __init__(self) -> None:
         self._jobs: dict[str, _Job] = {}
+        self._checks: list[Callable[[], list[str]]] = []
         self._running: set[asyncio.Task[Any]] = set()
         self._scheduler: AsyncIOScheduler | None = None
 
@@ -77,6 +78,19 @@ class JobScheduler:
         self._jobs[name] = _Job(name, func, trigger, first_in)
         if self._scheduler is not None:
             self._schedule(self._jobs[name])
+
+    def add_check(self, check: Callable[[], list[str]]) -> None:
+        """Add what a job knows to be wrong (e.g. data from the future) to :meth:`problems`."""
+        self._checks.append(check)
+
+    def problems(self) -> list[str]:
+        """What ``/api/v1/health`` reports of the jobs: failed last runs and the jobs' checks."""
+        out = [
+            f"job {job.name} failed: {job.stats.last_error}"
+            for job in self._jobs.values()
+            if job.stats.last_error
+        ]
+        return out + [p for check in self._checks for p in check()]
 
     def stats(self, name: str) -> JobStats:
         return self._jobs[name].stats

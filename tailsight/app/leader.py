@@ -52,6 +52,13 @@ class LeaseHolder:
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
+    def problems(self) -> list[str]:
+        """What the components it runs report wrong (``/api/v1/health``), while they run."""
+        if not self.running:
+            return []
+        checks = [c.problems for c in self.components if hasattr(c, "problems")]
+        return [p for check in checks for p in check()]
+
     def routes(self) -> list[BaseRoute]:
         return [
             Route(f"/api/v1/leases/{self.lease.name}", self._status, methods=["GET"]),

@@ -23,6 +23,7 @@ import uvicorn
 
 from tailsight.app.api import ApiState, build_api
 from tailsight.app.component import Component
+from tailsight.app.http_guard import ConnectionLimits, connection_limits, uvicorn_options
 from tailsight.config import Settings
 from tailsight.storage.store import Store
 
@@ -63,12 +64,19 @@ class AsgiServer:
     """An ASGI app served by uvicorn on its own port, as a :class:`Component`."""
 
     def __init__(
-        self, name: str, app: Any, host: str, port: int, log_level: str = "warning"
+        self,
+        name: str,
+        app: Any,
+        host: str,
+        port: int,
+        log_level: str = "warning",
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self.name = name
         self._host, self._port = host, port
+        options = uvicorn_options(limits or ConnectionLimits())
         self._server = _Server(
-            uvicorn.Config(app, lifespan="off", log_level=log_level, access_log=False)
+            uvicorn.Config(app, lifespan="off", log_level=log_level, access_log=False, **options)
         )
         self._task: asyncio.Task[None] | None = None
 
@@ -102,6 +110,8 @@ class Runner:
         self.store = store
         self.components = list(components)
         self.state = ApiState(store, settings.token)
+        # What /api/v1/health reports besides readiness: each component's problems, if it has any.
+        self.state.checks = [c.problems for c in self.components if hasattr(c, "problems")]
         self._stop: asyncio.Event | None = None
 
     def request_stop(self) -> None:
@@ -120,6 +130,7 @@ class Runner:
             self.settings.host,
             self.settings.api_port,
             log_level="warning",
+            limits=connection_limits(self.settings),
         )
         started: list[Component] = []
         try:

@@ -45,7 +45,8 @@ class Part:
 def _jobs(settings: Settings, store: Store) -> list[Component]:
     """The analyzer's periodic jobs on one scheduler, which starts last and stops first."""
     jobs = JobScheduler()
-    analysis = ContinuousAnalysis(store)
+    analysis = ContinuousAnalysis(store, max_skew_s=settings.analysis_max_skew_s)
+    jobs.add_check(analysis.problems)
     alerts = AlertJobs(settings, store, jobs)
 
     async def analysis_cycle() -> None:

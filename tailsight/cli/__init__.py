@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from tailsight import __version__
+from tailsight import __version__, logs
 from tailsight.config import ConfigError
 
 # Command modules, in the order `tailsight --help` lists them.
@@ -69,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logs.install()  # repeated lines (a flood of bad clients) are rate-limited
     try:
         return int(args.handler(args))
     except (CliError, ConfigError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from tailsight.app.runner import BindError, Runner
@@ -46,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    # Everything this process writes (store, spool, quarantine) is for its user alone.
+    os.umask(0o077)
     if args.log_level is None:
         logging.getLogger().setLevel(logging.INFO)
     with opened_store(settings, api_url=settings.api_base_url) as store:

@@ -3,8 +3,9 @@
 The API's routes (``/api/…``, ``/metrics``) are matched first, so the mount at ``/``
 only gets what they do not serve. With a token configured every UI request, pages,
 assets and Dash's ``/_dash-update-component`` alike, must carry it (bearer header or
-the cookie ``/login`` sets); the check is ``tailsight.app.auth.request_authorized``,
-the same as the API's.
+the cookie ``/login`` sets); the check is the API port's one check,
+:class:`tailsight.app.auth.RequireToken`, which answers a page asked for without it with
+:func:`login_page`.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from urllib.parse import parse_qs, quote
 
 from a2wsgi import WSGIMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from tailsight.app.auth import COOKIE, request_authorized, token_matches
+from tailsight.app.auth import COOKIE, token_matches
 from tailsight.dashboards.style import CSS
 from tailsight.storage.store import Store
 
@@ -42,30 +43,6 @@ def login_page(next_path: str, message: str = "") -> str:
 def _safe_next(value: str) -> str:
     """Only a local path: a login must not redirect to another site."""
     return value if value.startswith("/") and not value.startswith("//") else "/"
-
-
-class TokenGate:
-    """ASGI wrapper: requests without the token get the login form (pages) or 401 (Dash's XHRs)."""
-
-    def __init__(self, app: Any, token: str | None) -> None:
-        self.app = app
-        self.token = token
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.token is None or scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope)
-        if request_authorized(request.headers, request.cookies, self.token):
-            await self.app(scope, receive, send)
-            return
-        response: Response
-        if request.url.path.startswith("/_dash") or request.method != "GET":
-            response = JSONResponse({"error": "missing or wrong token"}, status_code=401)
-        else:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            response = HTMLResponse(login_page(target), status_code=401)
-        await response(scope, receive, send)
 
 
 class DashboardUi:
@@ -101,7 +78,7 @@ class DashboardUi:
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/login", self._login, methods=["GET", "POST"]),
-            Mount("/", app=TokenGate(self._serve, self.token)),
+            Mount("/", app=self._serve),
         ]
 
     async def _login(self, request: Request) -> Response:

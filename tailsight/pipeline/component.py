@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tailsight.app.component import Component
+from tailsight.app.http_guard import connection_limits
 from tailsight.app.runner import AsgiServer
 from tailsight.config import Settings
 from tailsight.pipeline.intake import Intake
@@ -35,7 +36,13 @@ def ingest_components(
         max_items=settings.ingest_max_items,
     )
     intake = Intake(spool, writer, metrics, limits, settings.token)
-    http = AsgiServer("otlp-http", build_http_app(intake), settings.host, settings.otlp_http_port)
+    http = AsgiServer(
+        "otlp-http",
+        build_http_app(intake),
+        settings.host,
+        settings.otlp_http_port,
+        limits=connection_limits(settings),
+    )
     grpc_receiver = OtlpGrpcReceiver(intake, settings.host, settings.otlp_grpc_port)
     mapping = SemanticMapping()  # one state for both paths: a series may come either way
     remote_write = RemoteWriteReceiver(

@@ -18,6 +18,31 @@ from tailsight.pipeline.spool import Spool, SpoolFull
 from tailsight.pipeline.writer import SpoolWriter
 
 
+def admit(signal: Signal, body: bytes, is_json: bool) -> tuple[bytes, int, int, int]:
+    """(payload to spool, items, items rejected, items fixed) of one request, or :class:`Refused` (400).
+
+    Everything that decides whether the store will take a request is here (the fuzz
+    suite replays what this admits through the writer).
+    """
+    counted = count_spans(body) if signal.name == "traces" and not is_json else None
+    if counted is not None:  # plainly well formed: counted without building it in upb
+        return body, counted[0], counted[1], 0
+    try:
+        msg = parse_body(signal, body, is_json)
+        items, rejected = signal.check(msg)
+        fixed = signal.fix(msg)
+    except InvalidRequest as exc:
+        raise malformed(str(exc)) from None
+    if signal.name == "traces":
+        # Spooled in upb's canonical form (unknown fields, fields of another wire type
+        # and repeated oneof members dropped), so the compiled encoder, the store's
+        # protobuf parser and upb all read it alike.
+        msg.DiscardUnknownFields()
+        return msg.SerializeToString(), items, rejected, fixed
+    payload = msg.SerializeToString() if is_json or fixed else body
+    return payload, items, rejected, fixed
+
+
 class Intake:
     """Takes OTLP requests into the spool for one pipeline."""
 
@@ -57,23 +82,22 @@ class Intake:
         try:
             if self.spool.full():
                 raise self.overloaded()
-            counted = count_spans(body) if signal.name == "traces" and not is_json else None
-            if counted is not None:  # plainly well formed: counted without building it in upb
-                items, rejected = counted
-                payload = body
-            else:
-                try:
-                    msg = parse_body(signal, body, is_json)
-                    items, rejected = signal.check(msg)
-                except InvalidRequest as exc:
-                    raise malformed(str(exc)) from None
-                payload = msg.SerializeToString() if is_json else body
+            payload, items, rejected, fixed = admit(signal, body, is_json)
         except Refused as exc:
             self._refused(signal, transport, exc)
             raise
         await self.spool_request(signal, payload, items, transport, rejected, started)
-        message = f"{rejected} spans without a trace or span id" if rejected else ""
-        return signal.response_bytes(rejected, message)
+        if fixed:
+            self.metrics.inc(
+                "tailsight_ingest_items_fixed_total",
+                fixed,
+                signal=signal.name,
+                reason="end_before_start",
+            )
+        notes = [f"{rejected} spans without a trace or span id"] if rejected else []
+        if fixed:
+            notes.append(f"{fixed} spans ended before they started: stored with duration 0")
+        return signal.response_bytes(rejected, "; ".join(notes))
 
     def _refused(self, signal: Signal, transport: str, exc: Refused) -> None:
         self.metrics.inc(

@@ -6,11 +6,13 @@ one-line message; the receivers turn it into their transport's answer.
 
 from __future__ import annotations
 
-import hmac
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
+
+from tailsight.auth import UNAUTHORIZED, bearer_ok
 
 
 @dataclass(frozen=True)
@@ -56,26 +58,37 @@ def too_large(message: str) -> Refused:
     return Refused(413, grpc.StatusCode.RESOURCE_EXHAUSTED, message)
 
 
-def check_token(expected: str | None, authorization: str | None) -> None:
-    """Raise 401 unless ``authorization`` is ``Bearer <expected>`` (or no token is configured)."""
-    if expected is None:
-        return
-    scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), expected):
-        raise Refused(
-            401, grpc.StatusCode.UNAUTHENTICATED, "missing or wrong Authorization: Bearer token"
-        )
+def check_token(expected: str | None, authorization: Sequence[str | bytes]) -> None:
+    """Raise 401 unless the request's one ``Authorization`` is ``Bearer <expected>`` (:mod:`tailsight.auth`)."""
+    if not bearer_ok(expected, authorization):
+        raise Refused(401, grpc.StatusCode.UNAUTHENTICATED, UNAUTHORIZED)
 
 
 def gunzip(body: bytes, limit: int) -> bytes:
-    """Decompress a gzip body, refusing (413) as soon as the output would pass ``limit``."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    """Decompress a gzip body, every member of it, refusing (413) as soon as the output would pass ``limit``.
+
+    A body may be several gzip members one after another (RFC 1952 §2.2); all are
+    decompressed. Bytes after the last member that are not another member are refused
+    (400), as is a member cut short: nothing of the body is silently dropped.
+    """
+    out: list[bytes] = []
+    size = 0
+    rest = body
     try:
-        out = inflater.decompress(body, limit + 1)
-        if len(out) > limit:
-            raise too_large(f"body decompresses to more than {limit} bytes")
-        if not inflater.eof:
-            raise malformed("gzip body is truncated")
+        while True:
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            part = inflater.decompress(rest, limit - size + 1)
+            size += len(part)
+            if size > limit or inflater.unconsumed_tail:
+                raise too_large(f"body decompresses to more than {limit} bytes")
+            if not inflater.eof:
+                raise malformed("gzip body is truncated")
+            out.append(part)
+            rest = inflater.unused_data
+            if not rest:
+                break
+            if rest[:2] != b"\x1f\x8b":
+                raise malformed(f"gzip body has {len(rest)} bytes after its last member")
     except zlib.error as exc:
         raise malformed(f"body is not valid gzip: {exc}") from None
-    return out
+    return out[0] if len(out) == 1 else b"".join(out)

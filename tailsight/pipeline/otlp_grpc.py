@@ -36,8 +36,9 @@ Handler = Callable[[bytes, aio.ServicerContext], Awaitable[bytes]]
 def _handler(intake: Intake, signal: Signal) -> Handler:
     async def export(body: bytes, context: aio.ServicerContext) -> bytes:
         try:
-            metadata = dict(context.invocation_metadata() or ())
-            check_token(intake.token, metadata.get("authorization"))
+            if intake.token is not None:
+                metadata = context.invocation_metadata() or ()
+                check_token(intake.token, [v for k, v in metadata if k == "authorization"])
             return await intake.accept(signal, body, False, "grpc")
         except Refused as exc:
             if exc.retry_after is not None:
@@ -76,6 +77,9 @@ class OtlpGrpcReceiver:
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.so_reuseport", 0),
+                # Connections idle this long are closed (HTTP/2 GOAWAY): a flood of idle
+                # clients cannot hold the process' file handles for ever.
+                ("grpc.max_connection_idle_ms", 300_000),
             ]
         )
         for signal in SIGNALS:

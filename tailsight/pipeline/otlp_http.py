@@ -97,7 +97,7 @@ class OtlpHttpApp:
             answer = (405, b"Method Not Allowed", TEXT, [(b"allow", b"POST")])
         else:
             try:
-                answer = await self._export(signal, dict(reversed(scope["headers"])), receive)
+                answer = await self._export(signal, scope["headers"], receive)
             except Disconnected:
                 return
             except Exception:
@@ -106,15 +106,16 @@ class OtlpHttpApp:
         await respond(send, answer)
 
     async def _export(
-        self, signal: Signal, headers: dict[bytes, bytes], receive: Receive
+        self, signal: Signal, raw_headers: list[tuple[bytes, bytes]], receive: Receive
     ) -> Answer:
-        """The answer to one export; ``headers`` keep the first of repeated names."""
+        """The answer to one export."""
         intake, limits = self.intake, self.intake.limits
+        headers = dict(reversed(raw_headers))  # the first of repeated names (but Authorization)
         media = _media(headers.get(b"content-type", b"").decode("latin-1"))
         is_json = media == JSON
         try:
-            authorization = headers.get(b"authorization")
-            check_token(intake.token, authorization.decode("latin-1") if authorization else None)
+            if intake.token is not None:
+                check_token(intake.token, [v for k, v in raw_headers if k == b"authorization"])
             if media not in (PROTOBUF, JSON):
                 raise Refused(
                     415,

@@ -119,8 +119,9 @@ class RemoteWriteReceiver:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(reversed(scope["headers"]))
+        authorization = [v for k, v in scope["headers"] if k == b"authorization"]
         try:
-            answer = await self._write(headers, receive)
+            answer = await self._write(headers, authorization, receive)
         except Disconnected:
             return
         except Exception:
@@ -128,12 +129,15 @@ class RemoteWriteReceiver:
             answer = (500, b"Internal Server Error", TEXT, ())
         await respond(send, answer)
 
-    async def _write(self, headers: dict[bytes, bytes], receive: Receive) -> Answer:
+    async def _write(
+        self, headers: dict[bytes, bytes], authorization: list[bytes], receive: Receive
+    ) -> Answer:
         intake, limits = self.intake, self.intake.limits
         started = time.monotonic()
         try:
-            authorization = headers.get(b"authorization")
-            check_token(intake.token, authorization.decode("latin-1") if authorization else None)
+            # The API port's RequireToken checks this too; a receiver mounted elsewhere relies
+            # on this check (every repeated Authorization header counts, as on OTLP).
+            check_token(intake.token, authorization)
             encoding = headers.get(b"content-encoding", b"snappy").decode("latin-1").strip()
             if encoding.lower() != "snappy":
                 raise Refused(

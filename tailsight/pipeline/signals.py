@@ -32,6 +32,7 @@ from tailsight.pipeline.batch import Decoded
 from tailsight.pipeline.decode_logs import count_logs, decode_logs
 from tailsight.pipeline.decode_metrics import count_points, decode_metrics
 from tailsight.pipeline.decode_traces import InvalidRequest, check_traces, decode_traces
+from tailsight.pipeline.times import check_log_times, check_metric_times, fix_trace_times
 
 __all__ = ["InvalidRequest", "Signal", "SIGNALS", "SIGNAL_BY_CODE", "parse_body"]
 
@@ -47,6 +48,7 @@ class Signal:
     check: Callable[[Any], tuple[int, int]]  # -> (items, rejected items)
     decode: Callable[[Any], Decoded]
     partial_field: str  # the ExportPartialSuccess field counting rejected items
+    fix: Callable[[Any], int]  # checks times (InvalidRequest), fixes what it may; -> items fixed
 
     @property
     def path(self) -> str:
@@ -64,15 +66,15 @@ class Signal:
 SIGNALS = (
     Signal(
         "traces", 1, ExportTraceServiceRequest, ExportTraceServiceResponse,
-        check_traces, decode_traces, "rejected_spans",
+        check_traces, decode_traces, "rejected_spans", fix_trace_times,
     ),
     Signal(
         "metrics", 2, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-        lambda r: (count_points(r), 0), decode_metrics, "rejected_data_points",
+        lambda r: (count_points(r), 0), decode_metrics, "rejected_data_points", check_metric_times,
     ),
     Signal(
         "logs", 3, ExportLogsServiceRequest, ExportLogsServiceResponse,
-        lambda r: (count_logs(r), 0), decode_logs, "rejected_log_records",
+        lambda r: (count_logs(r), 0), decode_logs, "rejected_log_records", check_log_times,
     ),
 )  # fmt: skip
 SIGNAL_BY_CODE = {s.code: s for s in SIGNALS}
@@ -111,7 +113,14 @@ def parse_body(signal: Signal, body: bytes, is_json: bool) -> Message:
         _ids_to_base64(tree)
         try:
             json_format.ParseDict(tree, msg, ignore_unknown_fields=True)
-        except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+        except (
+            json_format.ParseError,
+            ValueError,
+            TypeError,
+            RecursionError,
+            SystemError,  # upb on a string holding a lone surrogate ("\ud800"), key or value
+            UnicodeError,
+        ) as exc:
             raise InvalidRequest(f"invalid OTLP JSON: {str(exc).splitlines()[0][:300]}") from None
     else:
         try:

@@ -24,9 +24,11 @@ from typing import Any, Protocol
 from starlette.routing import BaseRoute
 
 from tailsight.pipeline.batch import TableBatch
+from tailsight.pipeline.decode_metrics import TABLES
 from tailsight.pipeline.native_traces import available as encoder_available
 from tailsight.pipeline.native_traces import render_native_traces, write_native_traces
 from tailsight.pipeline.nested_values import has_nested_values
+from tailsight.pipeline.quarantine import DATA_EXCEPTIONS, Quarantine, is_permanent
 from tailsight.pipeline.selfmetrics import IngestMetrics
 from tailsight.pipeline.signals import SIGNAL_BY_CODE, SIGNALS, Signal
 from tailsight.pipeline.spool import Payload, Record, Spool, segment_records
@@ -108,9 +110,13 @@ def insert_settings(store: InsertTarget) -> dict[str, Any]:
     a merge builds them anew for the merged part in any case, so building them for each
     inserted part is work thrown away within minutes (~0.6 µs a span). A part not merged
     yet is read without them, which only costs a scan of that part.
+
+    Partitions: one insert may write rows of any number of days (a segment holds what
+    many clients sent; each request's times are bounded at intake). Without this, rows
+    on more than 100 days made the whole segment fail every time (Code 252).
     """
-    skip = "materialize_skip_indexes_on_insert"
-    return {skip: 0} if store.has_setting(skip) else {}
+    off = ("materialize_skip_indexes_on_insert", "throw_on_max_partitions_per_insert_block")
+    return {name: 0 for name in off if store.has_setting(name)}
 
 
 class SpoolWriter:
@@ -141,6 +147,8 @@ class SpoolWriter:
         # sent the bytes (the embedded store takes bytes too, which tests use).
         self.trace_files = store.embedded if trace_files is None else trace_files
         self.store_failing = False  # the last insert failed: receivers answer 503, not 429
+        self.last_error: str | None = None
+        self.quarantine = Quarantine(spool.directory / "quarantine")
         # The trace insert's input: one file, written over in place segment after segment,
         # so its pages stay in the page cache instead of being allocated afresh each time.
         self._native_file = spool.directory / "insert.traces.native"
@@ -190,34 +198,66 @@ class SpoolWriter:
                 if self.write_segment(path):
                     backoff = 0.2
                     continue
-                # Store down or refusing: keep the segment and retry it after a pause.
-                if self._stopping.wait(backoff) and deadline and time.monotonic() > deadline:
-                    return
+                # Store down or refusing: keep the segment and retry it after a pause. While
+                # stopping, the stop event is set and waits no more: sleep, within the drain.
+                if deadline is None:
+                    self._stopping.wait(backoff)
+                else:
+                    time.sleep(max(0.0, min(backoff, deadline - time.monotonic())))
                 backoff = min(backoff * 2, 5.0)
                 break
 
     def write_segment(self, path: Path) -> bool:
-        """Insert one segment's rows and delete it; False when the store failed (kept for retry)."""
+        """Insert one segment's rows and delete it; False when the store failed (kept for retry).
+
+        A request whose rows the store refuses for good is quarantined alone (see
+        :mod:`tailsight.pipeline.quarantine`); the segment's other requests are inserted.
+        """
         started = time.monotonic()
         try:
             with segment_records(path, verify=not self.spool.wrote(path)) as records:
-                rows = decode_segment(records, self.native_traces)
-                written = self._insert_rows(path, rows)
-                del rows  # its payloads are views of the mapped segment
-        except Exception:  # noqa: BLE001 - a segment we cannot read must not stop the writer
-            log.exception("spool segment %s cannot be decoded; moved aside", path.name)
+                written = self._write_records(path, records)
+        except Exception as exc:  # noqa: BLE001 - a segment we cannot read must not stop the writer
+            if not is_permanent(exc):  # the store (or the disk) failed: keep it, retry
+                self._failed(path, "?", exc)
+                return False
+            log.exception("spool segment %s cannot be read; moved aside", path.name)
             self.spool.quarantine(path)
+            self.metrics.inc("tailsight_ingest_quarantined_segments_total")
             return True
         if not written:
             return False
         self.spool.remove(path)
         self._done.pop(path, None)
         self.store_failing = False
+        self.last_error = None
         self.metrics.observe("tailsight_ingest_insert_seconds", time.monotonic() - started)
         return True
 
-    def _insert_rows(self, path: Path, rows: SegmentRows) -> bool:
-        """Insert each table's rows not yet in; False at the first the store refuses."""
+    def _write_records(self, path: Path, records: list[Record]) -> bool:
+        keep = list(range(len(records)))
+        try:
+            rows = decode_segment(records, self.native_traces)
+        except DATA_EXCEPTIONS:  # a request Python cannot decode: find it, set it aside
+            keep = [i for i in keep if self._decodes(path, records, i)]
+            rows = decode_segment([records[i] for i in keep], self.native_traces)
+        written = self._insert_rows(path, rows, records, keep)
+        del rows  # its payloads are views of the mapped segment
+        return written
+
+    def _decodes(self, path: Path, records: list[Record], index: int) -> bool:
+        record = records[index]
+        try:
+            decode_segment([record], self.native_traces)
+        except DATA_EXCEPTIONS as exc:
+            self._quarantine(path, records, index, "decode", exc)
+            return False
+        return True
+
+    def _insert_rows(
+        self, path: Path, rows: SegmentRows, records: list[Record], keep: list[int]
+    ) -> bool:
+        """Insert each table's rows not yet in; False at the first the store refuses for now."""
         done = self._done.setdefault(path, set())
         inserts: list[tuple[str, int, Callable[[dict[str, Any]], None]]] = [
             (b.table, b.rows, partial(self._insert_batch, b)) for b in rows.batches
@@ -229,20 +269,101 @@ class SpoolWriter:
             if table in done:
                 continue
             try:
-                insert_one(
-                    {
-                        **insert_settings(self.store),
-                        "insert_deduplication_token": f"{path.stem}:{table}",
-                    }
+                insert_one(self._settings(f"{path.stem}:{table}"))
+            except Exception as exc:  # noqa: BLE001 - any store failure is retried or split
+                if not is_permanent(exc):
+                    self._failed(path, table, exc)
+                    return False
+                log.warning(
+                    "insert of %s into %s refused for good (%s): finding the request(s) at fault",
+                    path.name,
+                    table,
+                    _first_line(exc),
                 )
-            except Exception as exc:  # noqa: BLE001 - any store failure is retried
-                self.store_failing = True
-                self.metrics.inc("tailsight_ingest_insert_errors_total", table=table)
-                log.warning("insert of %s into %s failed, will retry: %s", path.name, table, exc)
-                return False
+                mine = [i for i in keep if table in _TABLES[records[i].code]]
+                try:
+                    self._split(path, records, table, mine)
+                except _StoreFailing as failing:
+                    self._failed(path, table, failing.__cause__ or failing)
+                    return False
+            else:
+                self.metrics.inc("tailsight_ingest_rows_written_total", count, table=table)
             done.add(table)
-            self.metrics.inc("tailsight_ingest_rows_written_total", count, table=table)
         return True
+
+    def _split(self, path: Path, records: list[Record], table: str, indices: list[int]) -> None:
+        """Insert ``table``'s rows of ``indices`` in halves, down to single requests.
+
+        Each part carries a token naming its segment, table and requests: the halving is
+        the same after a restart (the same data fails the same way), so a part inserted
+        before a crash is dropped as a repeat when the segment is replayed.
+        """
+        if len(indices) == 1:
+            try:
+                self._insert_part(path, records, table, indices)
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if not is_permanent(exc):
+                    raise _StoreFailing from exc
+                self._quarantine(path, records, indices[0], table, exc)
+            return
+        half = len(indices) // 2
+        for part in (indices[:half], indices[half:]):
+            try:
+                self._insert_part(path, records, table, part)
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if not is_permanent(exc):
+                    raise _StoreFailing from exc
+                self._split(path, records, table, part)
+
+    def _insert_part(self, path: Path, records: list[Record], table: str, part: list[int]) -> None:
+        settings = self._settings(f"{path.stem}:{table}:{part[0]}-{part[-1]}")
+        if table == "otel_traces" and self.native_traces:
+            self._insert_traces(path, [records[i].payload for i in part], settings)
+            count = sum(records[i].items for i in part)
+        else:
+            tables: dict[str, TableBatch] = {}
+            for i in part:
+                _decode_into(tables, SIGNAL_BY_CODE[records[i].code], records[i].payload)
+            batch = tables.get(table)
+            count = batch.rows if batch is not None else 0
+            if count and batch is not None:
+                self._insert_batch(batch, settings)
+        self.metrics.inc("tailsight_ingest_rows_written_total", count, table=table)
+
+    def _settings(self, token: str) -> dict[str, Any]:
+        return {
+            **insert_settings(self.store),
+            "insert_deduplication_token": token,
+        }
+
+    def _failed(self, path: Path, table: str, exc: BaseException) -> None:
+        self.store_failing = True
+        self.last_error = f"insert into {table} failed: {_first_line(exc)}"
+        self.metrics.inc("tailsight_ingest_insert_errors_total", table=table)
+        log.warning("insert of %s into %s failed, will retry: %s", path.name, table, exc)
+
+    def _quarantine(
+        self, path: Path, records: list[Record], index: int, table: str, exc: BaseException
+    ) -> None:
+        record = records[index]
+        self.quarantine.put(
+            path, index, record.code, bytes(record.payload), table, _first_line(exc)
+        )
+        signal = SIGNAL_BY_CODE[record.code].name
+        self.metrics.inc("tailsight_ingest_quarantined_requests_total", signal=signal)
+        self.metrics.inc("tailsight_ingest_quarantined_items_total", record.items, signal=signal)
+
+    def problems(self) -> list[str]:
+        """What is wrong with ingest now, for ``/api/v1/health``."""
+        found = self.quarantine.problems()
+        bad = sum(1 for _ in self.spool.directory.glob("*.bad"))
+        if bad:
+            found.append(
+                f"{bad} spool segment(s) could not be read; moved aside in {self.spool.directory}"
+            )
+        if self.store_failing and self.last_error:
+            found.append(f"the store refuses inserts, retrying: {self.last_error}")
+        return found
 
     def _insert_batch(self, batch: TableBatch, settings: dict[str, Any]) -> None:
         self.store.insert_columns(batch.table, batch.columns, list(batch.names), settings=settings)
@@ -280,3 +401,21 @@ class SpoolWriter:
 
 
 _TRACES = next(s for s in SIGNALS if s.name == "traces")
+# The tables each signal's requests write, by spool code.
+_TABLES: dict[int, frozenset[str]] = {
+    s.code: frozenset(
+        {"traces": ("otel_traces",), "logs": ("otel_logs",)}.get(
+            s.name, tuple(table for table, _ in TABLES.values())
+        )
+    )
+    for s in SIGNALS
+}
+
+
+class _StoreFailing(Exception):
+    """A temporary store failure met while splitting a segment: the segment is retried whole."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:500] if text else type(exc).__name__

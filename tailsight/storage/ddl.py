@@ -12,6 +12,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def check_identifier(what: str, name: str) -> str:
+    """``name`` if it is a plain ClickHouse identifier, else ``ValueError`` naming it."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(
+            f"invalid {what} name {name!r}: use letters, digits and underscores, not starting with a digit"
+        )
+    return name
+
 
 @dataclass(frozen=True)
 class Target:
@@ -20,6 +31,12 @@ class Target:
     database: str
     cluster: str | None = None
     ttl_days: int = 0
+
+    def __post_init__(self) -> None:
+        # Both are written into DDL as they are (identifiers cannot be bound parameters).
+        check_identifier("database", self.database)
+        if self.cluster is not None:
+            check_identifier("cluster", self.cluster)
 
     @property
     def on_cluster(self) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from tailsight.model import Cause, Entity, Evidence, Incident
 from tailsight.storage.store import Store
+from tailsight.timeutil import EARLIEST, LATEST
 
 _COLUMNS = (
     "Id",
@@ -68,6 +69,10 @@ def replace_incidents(
     Incidents found again keep their id and are overwritten; those of the range that
     were not found again are tombstoned. Readers never see duplicates.
     """
+    if not (EARLIEST <= start < end <= LATEST):
+        # A range the store's DateTime columns cannot hold reads as empty: replacing it
+        # would tombstone every incident in it.
+        raise ValueError(f"cannot replace incidents of the range {start} .. {end}")
     now = datetime.now(UTC)
     keep = {i.id for i in incidents}
     stale = [

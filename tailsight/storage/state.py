@@ -25,14 +25,38 @@ def set_state(store: Store, scope: str, key: str, value: str) -> None:
     )
 
 
-def latest_latency_window(store: Store, since: datetime) -> datetime | None:
-    """The start of the newest 10 s latency window at or after ``since``: how far data reaches."""
+def latest_latency_window(
+    store: Store, since: datetime, until: datetime | None = None
+) -> datetime | None:
+    """The start of the newest 10 s latency window in ``[since, until]``: how far data reaches."""
+    if until is None:
+        return _time(
+            store,
+            "SELECT max(Window), count() FROM tailsight_latency_10s "
+            "WHERE Window >= toDateTime({since:DateTime64(3)})",
+            since,
+        )
     return _time(
         store,
         "SELECT max(Window), count() FROM tailsight_latency_10s "
-        "WHERE Window >= toDateTime({since:DateTime64(3)})",
+        "WHERE Window >= toDateTime({since:DateTime64(3)}) "
+        "AND Window <= toDateTime({until:DateTime64(3)})",
         since,
+        {"until": until},
     )
+
+
+def requests_after(store: Store, after: datetime) -> tuple[int, datetime | None]:
+    """Requests (spans of services) dated after ``after``, and the newest window holding any."""
+    rows = store.rows(
+        "SELECT sum(Requests), max(Window), count() FROM tailsight_latency_10s "
+        "WHERE Window > toDateTime({after:DateTime64(3)})",
+        {"after": after},
+    )
+    if not rows or not rows[0][2]:
+        return 0, None
+    newest: datetime = rows[0][1]
+    return int(rows[0][0]), newest.replace(tzinfo=UTC) if newest.tzinfo is None else newest
 
 
 def earliest_open_incident(store: Store, since: datetime) -> datetime | None:
@@ -45,9 +69,11 @@ def earliest_open_incident(store: Store, since: datetime) -> datetime | None:
     )
 
 
-def _time(store: Store, sql: str, since: datetime) -> datetime | None:
+def _time(
+    store: Store, sql: str, since: datetime, more: dict[str, datetime] | None = None
+) -> datetime | None:
     """The time in the first column of ``sql``'s one row, or None when its count is 0."""
-    rows = store.rows(sql, {"since": since})
+    rows = store.rows(sql, {"since": since, **(more or {})})
     if not rows or not rows[0][1]:
         return None
     ts: datetime = rows[0][0]

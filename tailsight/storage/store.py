@@ -22,6 +22,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from clickhouse_connect.driver.query import QueryResult
 
+from tailsight.storage.ddl import check_identifier
 from tailsight.storage.lock import DataDirLock, LockedError
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,11 @@ class StoreLocked(StoreError):
         self.lock_path = error.path
 
 
-def _check_identifier(name: str) -> str:
-    if not name or not all(c.isalnum() or c == "_" for c in name):
-        raise StoreError(f"invalid database name {name!r}: use letters, digits and underscores")
-    return name
+def _check_identifier(name: str, what: str = "database") -> str:
+    try:
+        return check_identifier(what, name)
+    except ValueError as exc:
+        raise StoreError(str(exc)) from None
 
 
 class Store:
@@ -67,7 +69,7 @@ class Store:
     ) -> None:
         parts = urlsplit(url)
         self.url = url
-        self.cluster = cluster
+        self.cluster = _check_identifier(cluster, "cluster") if cluster is not None else None
         self.embedded = parts.scheme == "chdb"
         self._local = threading.local()
         self._clients: list[Client] = []
@@ -85,6 +87,9 @@ class Store:
                 self._lock.acquire(api_url)
             except LockedError as exc:
                 raise StoreLocked(exc) from None
+            # The engine writes its files with the process umask (0644 usually): the
+            # directory alone keeps them from other users, as the spool's files are (0600).
+            self.data_dir.chmod(0o700)
         elif parts.scheme in ("http", "https"):
             self.data_dir = None
             path_db = parts.path.strip("/")

@@ -60,3 +60,26 @@ def test_manual_analysis_and_a_cycle_do_not_interleave(store: Store) -> None:
         t.join(120)
     found = list_incidents(store, T0)
     assert len(found) == 1 and found[0].to_json() == analyze_range(store, start, end)[0].to_json()
+
+
+def test_a_watermark_in_the_future_is_reset_and_future_data_reported(store: Store) -> None:
+    from datetime import UTC, datetime
+
+    from tailsight.storage.state import set_state
+
+    fleet(store, "congestion", 0, 10 * 60)
+    # An older version moved the watermark to 2100 after one span dated there.
+    set_state(store, SCOPE, KEY, datetime(2100, 1, 1, tzinfo=UTC).isoformat())
+    store.command(
+        "INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ServiceName, SpanKind, Duration) "
+        "VALUES ('2100-01-01 00:00:00', 'a', 'b', 'svc', 'Server', 1000)"
+    )
+    scheduler = ContinuousAnalysis(store, settle_s=20.0, first_lookback_s=3600.0)
+    report = scheduler.cycle()
+    raw = get_state(store, SCOPE, KEY)
+    assert raw is not None
+    bound = datetime.now(UTC) + timedelta(seconds=60)
+    assert datetime.fromisoformat(raw) <= bound  # analysis goes on at the wall clock
+    assert report.end is None or report.end <= bound
+    assert scheduler.skew.requests == 1
+    assert "dated in the future" in scheduler.problems()[0]

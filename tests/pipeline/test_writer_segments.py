@@ -44,7 +44,9 @@ def test_a_written_segment_is_unmapped_and_removed(store: Store, tmp_path: Path)
     assert store.rows("SELECT count() FROM otel_traces")[0][0] == 100
 
 
-def test_a_segment_that_cannot_be_decoded_is_moved_aside(store: Store, tmp_path: Path) -> None:
+def test_a_request_that_cannot_be_decoded_is_quarantined_alone(
+    store: Store, tmp_path: Path
+) -> None:
     writer = _writer(store, tmp_path)
     segment = tmp_path / "000000000002-x.seg"
     good = span_request(10).SerializeToString()
@@ -53,8 +55,14 @@ def test_a_segment_that_cannot_be_decoded_is_moved_aside(store: Store, tmp_path:
         encode_record(CODE["traces"], good, 10) + encode_record(CODE["metrics"], b"\xff\xff", 1)
     )
     assert writer.write_segment(segment)
-    assert not segment.exists() and segment.with_suffix(".bad").exists()
-    assert store.rows("SELECT count() FROM otel_traces")[0][0] == 0
+    assert not segment.exists()
+    assert store.rows("SELECT count() FROM otel_traces")[0][0] == 10  # the other request
+    [kept] = writer.quarantine.directory.glob("*.pb")
+    assert kept.read_bytes() == b"\xff\xff"
+    assert (
+        writer.metrics.value("tailsight_ingest_quarantined_requests_total", signal="metrics") == 1
+    )
+    assert "1 acknowledged request(s)" in writer.problems()[0]
 
 
 def test_an_empty_segment_writes_nothing(store: Store, tmp_path: Path) -> None:

@@ -352,7 +352,8 @@ def load_surge(topo: Topology, requests: pd.Series, phases: Phases) -> list[Cand
     if ch is None or ch.baseline <= 0 or ch.rise(0.0) < 1.25:
         return []
     rise = ch.rise(0.0)
-    bucket = 10.0
+    steps = requests.index.to_series().diff().dropna()
+    bucket = float(steps.median().total_seconds()) if len(steps) else 10.0
     ev = Evidence(
         "requests",
         topo.service,

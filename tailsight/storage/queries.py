@@ -16,19 +16,26 @@ _WINDOW = "toStartOfInterval(Window, toIntervalSecond({bucket:UInt32}), 'UTC')"
 
 
 def service_latency_windows(
-    store: Store, start: datetime, end: datetime, bucket_s: int = 10
+    store: Store,
+    start: datetime,
+    end: datetime,
+    bucket_s: int = 10,
+    levels: tuple[float, ...] = (0.9, 0.95, 0.97, 0.98),
 ) -> pd.DataFrame:
     """Per service and ``bucket_s`` window: requests, failures and p50/p99 latency in ms.
 
     Requests are server spans (CONTRACT §2); a window is labelled by its start time.
     ``requests_smooth``/``p99_smooth_ms`` merge the window with its two neighbours
     (t-digest states merged, not p99s averaged): with a few dozen sampled requests per
-    window one window's p99 is close to its maximum, three windows' is steadier.
+    window one window's p99 is close to its maximum, three windows' is steadier. The smoothed
+    window's lower quantiles (``levels``: ``q90_smooth_ms`` for 0.9 ...) let detection check
+    that a high p99 is held by several requests, not by one stalled request.
     """
+    quantiles = ", ".join(str(q) for q in (*levels, 0.99))
     sql = f"""
         SELECT Service, w, n, f, q,
                sum(n) OVER around AS n3,
-               quantilesTDigestMerge(0.99)(s) OVER around AS q3
+               quantilesTDigestMerge({quantiles})(s) OVER around AS q3
         FROM (
             SELECT Service, {_WINDOW} AS w, sum(Requests) AS n, sum(Failures) AS f,
                    quantilesTDigestMerge(0.5, 0.99)(Latency) AS q,
@@ -44,7 +51,8 @@ def service_latency_windows(
     rows = store.rows(sql, {"bucket": bucket_s, "start": start, "end": end})
     frame = pd.DataFrame(
         [
-            (s, w, int(n), int(f), q[0] / 1e6, q[1] / 1e6, int(n3), q3[0] / 1e6)
+            (s, w, int(n), int(f), q[0] / 1e6, q[1] / 1e6, int(n3), q3[-1] / 1e6)
+            + tuple(x / 1e6 for x in q3[:-1])
             for s, w, n, f, q, n3, q3 in rows
         ],
         columns=[
@@ -56,6 +64,7 @@ def service_latency_windows(
             "p99_ms",
             "requests_smooth",
             "p99_smooth_ms",
+            *(f"q{round(q * 100)}_smooth_ms" for q in levels),
         ],
     )
     frame["window"] = pd.to_datetime(frame["window"], utc=True)

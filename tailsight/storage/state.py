@@ -35,6 +35,11 @@ def latest_latency_window(store: Store, since: datetime) -> datetime | None:
     )
 
 
+def earliest_latency_window(store: Store) -> datetime | None:
+    """The start of the oldest 10 s latency window stored: where a backfill begins."""
+    return _time(store, "SELECT min(Window), count() FROM tailsight_latency_10s", None)
+
+
 def earliest_open_incident(store: Store, since: datetime) -> datetime | None:
     """Onset of the oldest incident since ``since`` that was still open when last analysed."""
     return _time(
@@ -45,9 +50,9 @@ def earliest_open_incident(store: Store, since: datetime) -> datetime | None:
     )
 
 
-def _time(store: Store, sql: str, since: datetime) -> datetime | None:
+def _time(store: Store, sql: str, since: datetime | None) -> datetime | None:
     """The time in the first column of ``sql``'s one row, or None when its count is 0."""
-    rows = store.rows(sql, {"since": since})
+    rows = store.rows(sql, {"since": since} if since is not None else {})
     if not rows or not rows[0][1]:
         return None
     ts: datetime = rows[0][0]

@@ -227,18 +227,24 @@ def _service_spikes(
     if blocked:
         judge = enough & ~frame["window"].isin(blocked).to_numpy()
     tail = _supported(frame, stat_requests, params.support) if smooth else None
+    body_col = support_column(SUPPORT_LEVELS[0])
+    body = frame[body_col].to_numpy(dtype=float) if body_col in frame.columns else None
     anomalous = np.zeros(len(stat), dtype=bool)
     for _ in range(params.passes):
         # Windows found anomalous leave the history of the next pass, so an earlier
         # spike inflates neither the baseline nor its spread.
-        history = pd.Series(np.where(anomalous, np.nan, trusted)).shift(1)
-        rolling = history.rolling(params.baseline_windows, min_periods=params.min_baseline_windows)
-        baseline = rolling.median().to_numpy()
-        mad = rolling.apply(_mad, raw=True).to_numpy()
-        threshold = np.maximum(baseline * params.ratio, baseline + params.k * 1.4826 * mad)
+        baseline, threshold = _thresholds(np.where(anomalous, np.nan, trusted), params)
         found = judge & (stat > threshold) & ~np.isnan(baseline)
         if tail is not None:
             found &= tail > threshold
+        if body is not None:
+            # A slowdown of part of the replicas moves the body (p90) of the latency
+            # steadily while the p99 of a few hundred requests only flickers over its bar.
+            base90, bar90 = _thresholds(np.where(anomalous | ~enough, np.nan, body), params)
+            # The p99 must still rise a third of the way to its bar: a service whose
+            # latency is a mix of two modes sees its p90 jump between them without one.
+            risen = stat > baseline * (1.0 + (params.ratio - 1.0) / 3.0)
+            found |= judge & (body > bar90) & risen & ~np.isnan(base90)
         if np.array_equal(found, anomalous):
             break
         anomalous = found
@@ -284,6 +290,18 @@ def _service_spikes(
             )
         i = last + 1
     return out
+
+
+def _thresholds(history: np.ndarray, params: SpikeParams) -> tuple[np.ndarray, np.ndarray]:
+    """Per window, the rolling median of the windows before it and the bar above it."""
+    rolling = (
+        pd.Series(history)
+        .shift(1)
+        .rolling(params.baseline_windows, min_periods=params.min_baseline_windows)
+    )
+    baseline = rolling.median().to_numpy()
+    mad = rolling.apply(_mad, raw=True).to_numpy()
+    return baseline, np.maximum(baseline * params.ratio, baseline + params.k * 1.4826 * mad)
 
 
 def _mad(window: np.ndarray) -> float:

@@ -22,6 +22,7 @@ from tailsight.sim.load import service_rate, wobble
 QUEUE_SLOTS = 4  # M/M/c servers per replica: waiting probability ~ rho**c
 MAX_WAIT_S = 20.0  # backlog beyond this is shed (503)
 MTU_BYTES = 4096.0
+CALL_DELAY_MS = 2500.0  # a call_delay fault at full level: netem-like delay plus retries
 
 
 @dataclass
@@ -103,6 +104,8 @@ class TickState:
     nics: dict[str, dict[str, float]]
     ports: dict[str, dict[str, float]]
     levels: dict[str, float]  # active fault id -> level
+    # Extra time on the wire of calls to a replica (pid -> ms): a delay no counter shows.
+    call_delay_ms: dict[int, float] = field(default_factory=dict)
 
 
 class Engine:
@@ -177,6 +180,10 @@ class Engine:
             gpu_factor = (1 + 1.5 * neighbor) * (1 + 1.5 * pressure) / clock
             under = level("gpu_underutilized", r.gpu)
             cpu_ms = prof.cpu_ms * (1 + 10 * pressure) + 5 * under * (prof.gpu_ms + prof.cpu_ms)
+            # A process short of CPU by its own doing also waits on its own busy threads.
+            cpu_ms *= 1 + 3 * sum(
+                levels[f.id] for f in active if f.kind == "cpu_saturation" and f.pid == r.pid
+            )
             threads = 8.0 / (1 + 7 * min(1.0, under))
             cap = min(prof.capacity / gpu_factor, threads * 1000.0 / cpu_ms)
             states[r.pid] = ReplicaState(
@@ -207,7 +214,11 @@ class Engine:
             # Host-wide TCP retransmits: a trickle, plus the drops on a congested port.
             c = port_cong.get(self._port_of_host[name], 0.0)
             host.retransmits = float(self.rng.poisson(1.5)) + 1500.0 * c
-        return TickState(t, dt, rates, direct, states, gpus, hosts, nics, ports, levels)
+        delay: dict[int, float] = {}
+        for f in active:
+            if f.kind == "call_delay" and f.pid is not None:
+                delay[f.pid] = delay.get(f.pid, 0.0) + CALL_DELAY_MS * levels[f.id]
+        return TickState(t, dt, rates, direct, states, gpus, hosts, nics, ports, levels, delay)
 
     def _congestion(self, levels: dict[str, float], active: list[Fault]) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -277,6 +288,12 @@ class Engine:
                 # Preprocessing, plus the serving loop driving the GPU, plus a fixed idle cost.
                 cores = st.served * (st.cpu_ms + 0.05 * prof.gpu_ms) / 1000.0 + 0.1
                 st.cpu_util = cores / node.cores * self._noise(0.03)
+                # Its own threads spin up to the node's cores: the CPU it is short of is its own.
+                st.cpu_util += sum(
+                    0.95 * levels[f.id]
+                    for f in active
+                    if f.kind == "cpu_saturation" and f.target == name and f.pid == st.replica.pid
+                )
                 procs.append((st.replica.pid, prof.executable, st.cpu_util))
             for job in fl.jobs:
                 if job.host == name:

@@ -22,10 +22,13 @@ from tailsight.analysis.evidence import Phases
 from tailsight.analysis.series import with_values
 from tailsight.analysis.spikes import SUPPORT_LEVELS, SpikeParams, detect_multiscale, lookback
 from tailsight.analysis.topology import build_topology
+from tailsight.analysis.traces import deepest_downstream
 from tailsight.model import Incident
 from tailsight.storage.incidents import replace_incidents
 from tailsight.storage.queries import (
+    client_server_gaps,
     downstream_latency,
+    operation_latency_windows,
     replica_latency_windows,
     service_latency_windows,
 )
@@ -100,15 +103,25 @@ def attribute(
     phases = incident_phases(incident, end, bucket_s)
     until = phases.until
     added = incident.p99_ms - incident.baseline_p99_ms
-    downstream = downstream_latency(
-        store, incident.service, phases.baseline_start, phases.onset, until
+
+    def calls_of(service: str) -> pd.DataFrame:
+        return downstream_latency(store, service, phases.baseline_start, phases.onset, until)
+
+    # Down the call tree to the deepest service holding the added latency.
+    target = (
+        deepest_downstream(incident.service, added, calls_of, downstream_target) or incident.service
     )
-    target = downstream_target(downstream, added) or incident.service
     frames = incident_frames(store, target, windows, phases, bucket_s)
-    if target != incident.service:
-        frames = IncidentFrames(
-            frames.topology, frames.replicas, frames.values, frames.requests, incident.service
-        )
+    gaps = client_server_gaps(store, incident.service, phases.baseline_start, phases.onset, until)
+    frames = IncidentFrames(
+        frames.topology,
+        frames.replicas,
+        frames.values,
+        frames.requests,
+        incident.service if target != incident.service else "",
+        operations=frames.operations,
+        gaps=gaps if target == incident.service else None,
+    )
     causes = rank_causes(incident, frames, phases)
     return Incident(
         incident.service,
@@ -139,4 +152,5 @@ def incident_frames(
     values = with_values(raw, max_gap_s=max(120.0, 3.0 * bucket_s))
     mine = windows[windows["service"] == service]
     requests = mine.set_index("window")["requests"].astype(float)
-    return IncidentFrames(topology, replicas, values, requests)
+    operations = operation_latency_windows(store, service, lo, hi, bucket_s)
+    return IncidentFrames(topology, replicas, values, requests, operations=operations)

@@ -93,6 +93,71 @@ def replica_latency_windows(
     return frame
 
 
+def operation_latency_windows(
+    store: Store, service: str, start: datetime, end: datetime, bucket_s: int = 10
+) -> pd.DataFrame:
+    """Per operation (span name) of ``service`` and window: requests and p99 in ms.
+
+    Tells a load surge (every operation busier and slower) from a change of the request
+    mix (a heavy operation more common, each operation as fast as before).
+    """
+    sql = f"""
+        SELECT Operation, {_WINDOW} AS w, sum(Requests),
+               quantilesTDigestMerge(0.99)(Latency) AS q
+        FROM tailsight_latency_10s
+        WHERE Service = {{service:String}}
+          AND Window >= toDateTime({{start:DateTime64(3)}}) AND Window < {{end:DateTime64(3)}}
+        GROUP BY Operation, w
+        ORDER BY Operation, w
+    """
+    rows = store.rows(sql, {"bucket": bucket_s, "start": start, "end": end, "service": service})
+    frame = pd.DataFrame(
+        [(o, w, int(n), q[0] / 1e6) for o, w, n, q in rows],
+        columns=["operation", "window", "requests", "p99_ms"],
+    )
+    frame["window"] = pd.to_datetime(frame["window"], utc=True)
+    return frame
+
+
+def client_server_gaps(
+    store: Store, service: str, start: datetime, split: datetime, end: datetime
+) -> pd.DataFrame:
+    """``service``'s CLIENT spans joined with the SERVER spans they called, before and during.
+
+    Per callee (service, pod, replica) and phase: calls, the mean time on the wire (CLIENT
+    duration minus the callee's SERVER duration) and the mean time in the callee, in ms.
+    Empty where the service's traces carry no CLIENT spans (SERVER-only instrumentation).
+    """
+    sql = """
+        SELECT s.ServiceName AS callee,
+               concat(s.ResourceAttributes['k8s.namespace.name'], '/',
+                      s.ResourceAttributes['k8s.pod.name']) AS pod,
+               concat(s.ResourceAttributes['host.name'], '/',
+                      s.ResourceAttributes['process.pid']) AS replica,
+               if(c.Timestamp < {split:DateTime64(9)}, 'before', 'during') AS phase,
+               count() AS calls,
+               avg(greatest(toInt64(c.Duration) - toInt64(s.Duration), 0)) / 1e6 AS wire_ms,
+               avg(s.Duration) / 1e6 AS server_ms
+        FROM otel_traces AS s
+        INNER JOIN (
+            SELECT TraceId, SpanId, Duration, Timestamp FROM otel_traces
+            WHERE ServiceName = {service:String} AND SpanKind = 'Client'
+              AND Timestamp >= {start:DateTime64(9)} AND Timestamp < {end:DateTime64(9)}
+        ) AS c
+        ON s.TraceId = c.TraceId AND s.ParentSpanId = c.SpanId
+        WHERE s.SpanKind = 'Server' AND s.ServiceName != {service:String}
+          AND s.Timestamp >= {start:DateTime64(9)} AND s.Timestamp < {end:DateTime64(9)}
+        GROUP BY callee, pod, replica, phase
+        ORDER BY callee, pod, replica, phase
+    """
+    params = {"service": service, "start": start, "split": split, "end": end}
+    result = store.query(sql, params)
+    return pd.DataFrame(
+        result.result_rows,
+        columns=["callee", "pod", "replica", "phase", "calls", "wire_ms", "server_ms"],
+    )
+
+
 def downstream_latency(
     store: Store, service: str, start: datetime, split: datetime, end: datetime
 ) -> pd.DataFrame:

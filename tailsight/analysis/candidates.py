@@ -41,6 +41,12 @@ SWITCH_SIGNALS = (
     ("tailsight.switch.port.pfc.pause_frames", 50.0),
     ("tailsight.switch.port.errors", 5.0),
 )
+# A port's own congestion: pauses it *sends* count, pauses it *receives* do not (the host
+# at the other end is throttling it: the congestion sits in the NIC).
+PORT_OWN_SIGNALS = tuple(
+    s for s in SWITCH_SIGNALS if s[0] != "tailsight.switch.port.pfc.pause_frames"
+)
+PAUSES = "tailsight.switch.port.pfc.pause_frames"
 NIC_SIGNALS = (
     ("tailsight.rdma.ecn_marked", 50.0),
     ("tailsight.rdma.cnp.sent", 50.0),
@@ -172,8 +178,18 @@ def network_congestion(topo: Topology, values: MetricFrames, phases: Phases) -> 
         )
         nic_total = nic_strength + 0.5 * host_strength + util_s
         port_strength, port_ev, port_metric = _signals(
-            values, SWITCH_SIGNALS, link.port_id, phases, switch=link.switch, interface=link.port
+            values, PORT_OWN_SIGNALS, link.port_id, phases, switch=link.switch, interface=link.port
         )
+        sent_s, sent_ev, _ = _signals(
+            values, ((PAUSES, 50.0),), link.port_id, phases,
+            switch=link.switch, interface=link.port, direction="transmit",
+        )  # fmt: skip
+        got_s, got_ev, _ = _signals(
+            values, ((PAUSES, 50.0),), link.port_id, phases,
+            switch=link.switch, interface=link.port, direction="receive",
+        )  # fmt: skip
+        port_strength += sent_s
+        port_ev += sent_ev
         putil_s, putil_ev = _utilization(
             values,
             "tailsight.switch.port.io",
@@ -200,8 +216,11 @@ def network_congestion(topo: Topology, values: MetricFrames, phases: Phases) -> 
                     tuple(evidence),
                 )
             )
-        elif nic_total > 0:
-            evidence = nic_ev + extra
+        elif nic_total > 0 or got_s > 0:
+            # The two ends disagree: the port only receives pauses, the NIC sends them
+            # (or drops): the host side cannot keep up, the port is its victim.
+            nic_total += 0.5 * got_s
+            evidence = nic_ev + got_ev + extra
             first = evidence[0]
             out.append(
                 Candidate(

@@ -28,6 +28,7 @@ KINDS: dict[str, str | None] = {
     "load_surge": "load_surge",
     "cpu_saturation": "cpu_saturation",
     "call_delay": "network_congestion",
+    "nic_congestion": "network_congestion",
     "idle_port_congestion": None,
     "idle_gpu_neighbor": None,
     "gpu_dip": None,
@@ -86,6 +87,14 @@ SIGNALS: dict[str, tuple[str, ...]] = {
         "system.cpu.utilization",
         "tailsight.host.pressure",
         "tailsight.process.cpu.utilization",
+    ),
+    # The host side of a link: its NIC cannot absorb what arrives and pauses the switch port.
+    "nic_congestion": (
+        "tailsight.nic.pfc.pause_frames",
+        "system.network.packet.dropped",
+        "tailsight.rdma.out_of_sequence",
+        "tailsight.switch.port.pfc.pause_frames",
+        "tailsight.tcp.retransmits",
     ),
     # Delay on the wire to one pod: only traces show it (client span grows, server does not).
     "call_delay": (),
@@ -212,6 +221,10 @@ def truth(fault: Fault, fleet: Fleet) -> dict[str, Any]:
     elif k == "load_surge":
         entity = {"type": "service", "id": fault.target}
         affected = {fault.target}
+    elif k == "nic_congestion":
+        nic = fleet.nics[fault.target]
+        entity = {"type": "nic", "id": nic.id}  # not its switch port: that one is paused
+        affected = {r.service for r in fleet.replicas if r.host == nic.host}
     elif k == "call_delay":
         callee = next(r for r in fleet.replicas if r.pid == fault.pid)
         entity = {"type": "pod", "id": f"{POD_NAMESPACE}/{callee.service}-{callee.pid:x}"}
@@ -272,6 +285,11 @@ def random_fault(
             target=rng.choice(hosts),
             pid=new_pid(fleet, rng),
             executable=rng.choice(("ffmpeg", "spark-executor", "gzip")),
+        )
+    if kind == "nic_congestion":
+        serving = {r.host for r in fleet.replicas}
+        return replace(
+            base, target=rng.choice(sorted(n.id for n in fleet.nics.values() if n.host in serving))
         )
     if kind == "call_delay":
         called = {c for p in fleet.profiles.values() for c in p.calls}

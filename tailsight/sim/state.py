@@ -171,6 +171,11 @@ class Engine:
                 gpu_procs[f.target].append((f.pid, f.executable or "python3", util, 24 * 2**30))
 
         port_cong = self._congestion(levels, active)
+        nic_cong: dict[str, float] = {}  # host -> level of congestion at its own NIC
+        for f in active:
+            if f.kind == "nic_congestion":
+                nic_host = fl.nics[f.target].host
+                nic_cong[nic_host] = min(1.0, nic_cong.get(nic_host, 0.0) + levels[f.id])
         states: dict[int, ReplicaState] = {}
         for r in fl.replicas:
             prof = fl.profiles[r.service]
@@ -191,7 +196,9 @@ class Engine:
                 capacity=cap,
                 gpu_factor=gpu_factor,
                 cpu_ms=cpu_ms,
-                congestion=port_cong.get(self._port_of_host[r.host], 0.0),
+                congestion=min(
+                    1.0, port_cong.get(self._port_of_host[r.host], 0.0) + nic_cong.get(r.host, 0.0)
+                ),
             )
         # The balancer favours faster replicas, imperfectly (least-outstanding-requests).
         for s in services:
@@ -209,10 +216,10 @@ class Engine:
 
         gpus = self._gpus(states, gpu_procs, levels, active, mid)
         hosts = self._hosts(states, levels, active, mid)
-        nics, ports = self._network(states, port_cong, active, levels, mid)
+        nics, ports = self._network(states, port_cong, active, levels, mid, nic_cong)
         for name, host in hosts.items():
             # Host-wide TCP retransmits: a trickle, plus the drops on a congested port.
-            c = port_cong.get(self._port_of_host[name], 0.0)
+            c = min(1.0, port_cong.get(self._port_of_host[name], 0.0) + nic_cong.get(name, 0.0))
             host.retransmits = float(self.rng.poisson(1.5)) + 1500.0 * c
         delay: dict[int, float] = {}
         for f in active:
@@ -324,6 +331,7 @@ class Engine:
         active: list[Fault],
         levels: dict[str, float],
         mid: float,
+        nic_cong: dict[str, float] | None = None,
     ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
         fl, rng = self.fleet, self.rng
         nics = {nid: dict.fromkeys(NIC_FIELDS, 0.0) for nid in fl.nics}
@@ -371,6 +379,13 @@ class Engine:
                 rates["pfc_tx"] += 1.5e4 * c
                 rates["oos"] += 2e3 * c
                 rates["rx_drop"] += 400 * c * c
+            n = (nic_cong or {}).get(nic.host, 0.0)
+            if n > 0:
+                # The NIC's receive side overflows: it pauses the port and drops; the
+                # switch's queues stay short (no ECN marks, no discards at the port).
+                rates["pfc_tx"] += 1.5e4 * n
+                rates["rx_drop"] += 400 * n * n
+                rates["oos"] += 2e3 * n
             rates["ecn"] += float(rng.poisson(0.5))
             rates["rx_err"] += float(rng.poisson(0.01))
             # The switch port sees the NIC's traffic mirrored.

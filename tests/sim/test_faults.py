@@ -94,6 +94,16 @@ def expectations(fault: Fault, fleet: Fleet) -> tuple[set[tuple[str, str]], set[
         return must, {target, proc} | service_entities(fleet, affected)
     if kind == "call_delay":
         return set(), set()  # only traces show it: no metric moves
+    if kind == "nic_congestion":
+        nic = fleet.nics[target]
+        must = {
+            ("tailsight.nic.pfc.pause_frames", nic.id),
+            ("system.network.packet.dropped", nic.id),
+            ("tailsight.switch.port.pfc.pause_frames", nic.port),
+        }
+        return must, {nic.id, nic.host, nic.port} | service_entities(fleet, affected) | fabric(
+            fleet
+        )
     if kind == "cpu_saturation":
         proc = f"{target}/{fault.pid}"  # the serving process itself
         must = {

@@ -125,6 +125,7 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
     by_kind_ok: Counter[str] = Counter()
     misses: list[str] = []
     bands: dict[str, list[int]] = {"0.0-0.5": [0, 0], "0.5-0.8": [0, 0], "0.8-1.0": [0, 0]}
+    scored: list[tuple[float, bool]] = []  # (top cause score, right) for the reliability table
     for res in results:
         truth = res["truth"]
         real = [f for f in truth["faults"] if not f["distractor"]]
@@ -177,6 +178,7 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
                 )
                 bands[band][0] += 1
                 bands[band][1] += _right(fault, top)[1]
+                scored.append((float(top["score"]), _right(fault, top)[1]))
             t3 = [_right(fault, c) for i in candidates for c in i["causes"][:3]]
             k1, c1 = any(k for k, _ in t1), any(c for _, c in t1)
             top1_kind += k1
@@ -213,8 +215,31 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
         "delay_p90_s": statistics.quantiles(delays, n=10)[-1] if len(delays) >= 2 else None,
         "top1_culprit_by_kind": {k: f"{by_kind_ok[k]}/{v}" for k, v in sorted(by_kind.items())},
         "calibration": {b: f"{ok}/{n}" for b, (n, ok) in bands.items()},
+        "reliability": reliability(scored),
         "misses": misses,
     }
+
+
+def reliability(scored: list[tuple[float, bool]], bins: int = 5) -> dict[str, Any]:
+    """Reliability table of the top cause (score bins: count, mean score, share right) and ECE.
+
+    ECE (expected calibration error) = sum over bins of count/total x |share right - mean
+    score|: 0 when a cause scored 0.9 is right 90 % of the time.
+    """
+    rows = []
+    ece = 0.0
+    total = len(scored)
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        inside = [(s, ok) for s, ok in scored if lo <= s < hi or (b == bins - 1 and s == 1.0)]
+        if not inside:
+            rows.append({"bin": f"{lo:.1f}-{hi:.1f}", "n": 0})
+            continue
+        mean = sum(s for s, _ in inside) / len(inside)
+        right = sum(ok for _, ok in inside) / len(inside)
+        ece += len(inside) / max(total, 1) * abs(right - mean)
+        rows.append({"bin": f"{lo:.1f}-{hi:.1f}", "n": len(inside), "score": mean, "right": right})
+    return {"bins": rows, "ece": ece if total else None}
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -253,6 +278,12 @@ def main() -> int:
     print(f"  delay median {summary['delay_median_s']} s, p90 {summary['delay_p90_s']} s")
     print(f"  top-1 culprit by kind: {summary['top1_culprit_by_kind']}")
     print(f"  top cause right, by its score band: {summary['calibration']}")
+    rel = summary["reliability"]
+    print("  reliability of the top cause (score bin: n, mean score, share right):")
+    for row in rel["bins"]:
+        if row["n"]:
+            print(f"    {row['bin']}: {row['n']:3d}  {row['score']:.2f}  {row['right']:.2f}")
+    print(f"  ECE {rel['ece']:.3f}" if rel["ece"] is not None else "  ECE n/a")
     for line in summary["misses"]:
         print("   miss:", line)
     print(

@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-CAUSE_KINDS = ("network_congestion", "noisy_neighbor", "gpu_underutilized", "load_surge", "unknown")
+CAUSE_KINDS = (
+    "network_congestion",
+    "noisy_neighbor",
+    "gpu_underutilized",
+    "cpu_saturation",
+    "load_surge",
+    "unknown",
+)
 ENTITY_TYPES = ("switch_port", "nic", "process", "pod", "gpu", "host", "service")
 
 

@@ -17,6 +17,7 @@ from tailsight.analysis import candidates as cand
 from tailsight.analysis.evidence import Phases, change
 from tailsight.analysis.scoring import BlastRadius, score
 from tailsight.analysis.topology import Topology
+from tailsight.analysis.traces import wire_delay
 from tailsight.model import Cause, Entity, Incident
 
 MIN_SCORE = 0.05
@@ -37,6 +38,10 @@ class IncidentFrames:
     requests: pd.Series
     downstream_of: str = ""  # the spiking service, when the cause was sought downstream
     notes: tuple[str, ...] = field(default=())
+    # Per operation and window: requests and p99 (``operation_latency_windows``); optional.
+    operations: pd.DataFrame | None = None
+    # The spiking service's CLIENT spans against their callees' (``client_server_gaps``).
+    gaps: pd.DataFrame | None = None
 
 
 def downstream_target(
@@ -100,9 +105,17 @@ def rank_causes(incident: Incident, frames: IncidentFrames, phases: Phases) -> t
         *cand.network_congestion(topo, values, phases),
         *cand.gpu_neighbors(topo, values, phases),
         *cand.cpu_neighbors(topo, values, phases),
+        *cand.cpu_saturation(topo, values, phases),
         *cand.gpu_idle(topo, values, phases),
-        *cand.load_surge(topo, frames.requests, phases),
+        *cand.load_surge(topo, frames.requests, phases, frames.operations),
     ]
+    if frames.gaps is not None:
+        # Reach: the spiking service's replicas, which made the calls.
+        callers = blast_radius(frames.replicas, topo.service, phases).seen or frozenset(
+            r.id for r in topo.replicas
+        )
+        added = incident.p99_ms - incident.baseline_p99_ms
+        found.extend(wire_delay(frames.gaps, added, frozenset(callers)))
     found = _explained_away(found)
     causes: list[Cause] = []
     where = f" in downstream {topo.service}" if frames.downstream_of else ""
@@ -114,7 +127,7 @@ def rank_causes(incident: Incident, frames: IncidentFrames, phases: Phases) -> t
             Cause(
                 kind=c.kind,
                 score=round(s, 4),
-                service=topo.service,
+                service=c.service or topo.service,
                 entity=Entity(c.entity_type, c.entity_id)
                 if c.entity_type and c.entity_id
                 else None,
@@ -131,7 +144,7 @@ def rank_causes(incident: Incident, frames: IncidentFrames, phases: Phases) -> t
                 service=topo.service,
                 entity=None,
                 summary=f"p99 {incident.p99_ms:.0f} ms vs {incident.baseline_p99_ms:.0f} ms baseline"
-                f"{where}; no congestion, contention, idle GPU or load rise on its path"
+                f"{where}; no congestion, contention, CPU saturation, idle GPU or load rise on its path"
                 + _radius_text(blast),
             )
         )

@@ -31,6 +31,7 @@ class Candidate:
     reach: frozenset[str]
     summary: str
     evidence: tuple[Evidence, ...]
+    service: str = ""  # where the cause sits, when not the attributed service (traces)
 
 
 # Congestion counters: metric, floor (per second) keeping a near-zero baseline sane.
@@ -40,6 +41,12 @@ SWITCH_SIGNALS = (
     ("tailsight.switch.port.pfc.pause_frames", 50.0),
     ("tailsight.switch.port.errors", 5.0),
 )
+# A port's own congestion: pauses it *sends* count, pauses it *receives* do not (the host
+# at the other end is throttling it: the congestion sits in the NIC).
+PORT_OWN_SIGNALS = tuple(
+    s for s in SWITCH_SIGNALS if s[0] != "tailsight.switch.port.pfc.pause_frames"
+)
+PAUSES = "tailsight.switch.port.pfc.pause_frames"
 NIC_SIGNALS = (
     ("tailsight.rdma.ecn_marked", 50.0),
     ("tailsight.rdma.cnp.sent", 50.0),
@@ -171,8 +178,18 @@ def network_congestion(topo: Topology, values: MetricFrames, phases: Phases) -> 
         )
         nic_total = nic_strength + 0.5 * host_strength + util_s
         port_strength, port_ev, port_metric = _signals(
-            values, SWITCH_SIGNALS, link.port_id, phases, switch=link.switch, interface=link.port
+            values, PORT_OWN_SIGNALS, link.port_id, phases, switch=link.switch, interface=link.port
         )
+        sent_s, sent_ev, _ = _signals(
+            values, ((PAUSES, 50.0),), link.port_id, phases,
+            switch=link.switch, interface=link.port, direction="transmit",
+        )  # fmt: skip
+        got_s, got_ev, _ = _signals(
+            values, ((PAUSES, 50.0),), link.port_id, phases,
+            switch=link.switch, interface=link.port, direction="receive",
+        )  # fmt: skip
+        port_strength += sent_s
+        port_ev += sent_ev
         putil_s, putil_ev = _utilization(
             values,
             "tailsight.switch.port.io",
@@ -199,8 +216,11 @@ def network_congestion(topo: Topology, values: MetricFrames, phases: Phases) -> 
                     tuple(evidence),
                 )
             )
-        elif nic_total > 0:
-            evidence = nic_ev + extra
+        elif nic_total > 0 or got_s > 0:
+            # The two ends disagree: the port only receives pauses, the NIC sends them
+            # (or drops): the host side cannot keep up, the port is its victim.
+            nic_total += 0.5 * got_s
+            evidence = nic_ev + got_ev + extra
             first = evidence[0]
             out.append(
                 Candidate(
@@ -298,6 +318,46 @@ def cpu_neighbors(topo: Topology, values: MetricFrames, phases: Phases) -> list[
     return out
 
 
+def cpu_saturation(topo: Topology, values: MetricFrames, phases: Phases) -> list[Candidate]:
+    """The service's own serving process took much more of its node's CPU while latency rose.
+
+    The process (or its pod) is short of CPU by its own doing: its threads use up the
+    node's cores or its cgroup limit. Another process rising on the same node is a
+    neighbor instead (``cpu_neighbors``); where both rise, their strengths rank them.
+    """
+    out: list[Candidate] = []
+    for replica in topo.replicas:
+        rows = _rows(
+            values, "tailsight.process.cpu.utilization", host=replica.host, pid=replica.pid
+        )
+        ch = change_of(rows, phases)
+        if ch is None or ch.delta < 0.15:
+            continue
+        pod, ns = str(rows["pod"].iloc[0] or ""), str(rows["namespace"].iloc[0] or "")
+        etype, eid = ("pod", f"{ns or 'default'}/{pod}") if pod else ("process", replica.id)
+        strength = min(3.0, ch.delta * 3.0)
+        ev = [_evidence("tailsight.process.cpu.utilization", eid, ch, "1")]
+        pressure = change_of(
+            _rows(values, "tailsight.host.pressure", host=replica.host, resource="cpu"), phases
+        )
+        if pressure is not None:
+            ev.append(_evidence("tailsight.host.pressure", replica.host, pressure, "1"))
+            strength += min(1.5, max(0.0, pressure.delta) * 3.0)
+        out.append(
+            Candidate(
+                "cpu_saturation",
+                etype,
+                eid,
+                strength,
+                frozenset({replica.id}),
+                f"the serving process {eid} rose to {ch.during:.0%} of {replica.host}'s CPU "
+                f"(was {ch.baseline:.0%}): short of CPU by its own work",
+                tuple(ev),
+            )
+        )
+    return out
+
+
 def gpu_idle(topo: Topology, values: MetricFrames, phases: Phases) -> list[Candidate]:
     """The service's GPUs went idle while latency rose: the bottleneck sits before the GPU."""
     out: list[Candidate] = []
@@ -346,13 +406,48 @@ def gpu_idle(topo: Topology, values: MetricFrames, phases: Phases) -> list[Candi
     return out
 
 
-def load_surge(topo: Topology, requests: pd.Series, phases: Phases) -> list[Candidate]:
-    """The service's own request rate rose: ``requests`` is its request count per window."""
+def mix_explains(operations: pd.DataFrame | None, phases: Phases, slower: float = 1.3) -> bool:
+    """Whether a change of the request mix, not its rate, explains the rise.
+
+    With two or more operations, a load surge slows each of them; when the operations
+    that carry the requests kept their own p99 (request-weighted rise under ``slower``)
+    the service got slower only because heavier operations became more common.
+    """
+    if operations is None or operations.empty or operations["operation"].nunique() < 2:
+        return False
+    rises, weights = [], []
+    for _, rows in operations.groupby("operation"):
+        series = rows.set_index("window")
+        p99 = change(series["p99_ms"], phases)
+        count = change(series["requests"].astype(float), phases)
+        if p99 is None or count is None or p99.baseline <= 0:
+            continue
+        rises.append(p99.during / p99.baseline)
+        weights.append(count.during)
+    if len(rises) < 2 or sum(weights) <= 0:
+        return False
+    return float(np.average(rises, weights=weights)) < slower
+
+
+def load_surge(
+    topo: Topology,
+    requests: pd.Series,
+    phases: Phases,
+    operations: pd.DataFrame | None = None,
+) -> list[Candidate]:
+    """The service's own request rate rose: ``requests`` is its request count per window.
+
+    Not when the rise is a change of mix (``mix_explains``): more requests of a slow
+    operation make the p99 rise without saturating anything.
+    """
     ch = change(requests, phases)
     if ch is None or ch.baseline <= 0 or ch.rise(0.0) < 1.25:
         return []
+    if mix_explains(operations, phases):
+        return []
     rise = ch.rise(0.0)
-    bucket = 10.0
+    steps = requests.index.to_series().diff().dropna()
+    bucket = float(steps.median().total_seconds()) if len(steps) else 10.0
     ev = Evidence(
         "requests",
         topo.service,
@@ -411,6 +506,7 @@ __all__ = [
     "MetricFrames",
     "Replica",
     "cpu_neighbors",
+    "cpu_saturation",
     "gpu_idle",
     "gpu_neighbors",
     "load_surge",

@@ -20,12 +20,15 @@ from tailsight.analysis.attribution import (
 )
 from tailsight.analysis.evidence import Phases
 from tailsight.analysis.series import with_values
-from tailsight.analysis.spikes import SpikeParams, detect_spikes
+from tailsight.analysis.spikes import SUPPORT_LEVELS, SpikeParams, detect_multiscale, lookback
 from tailsight.analysis.topology import build_topology
+from tailsight.analysis.traces import deepest_downstream
 from tailsight.model import Incident
 from tailsight.storage.incidents import replace_incidents
 from tailsight.storage.queries import (
+    client_server_gaps,
     downstream_latency,
+    operation_latency_windows,
     replica_latency_windows,
     service_latency_windows,
 )
@@ -66,40 +69,69 @@ def analyze_range(
     if end <= start:
         raise ValueError("the range is empty: 'to' must be after 'from'")
     params = params or SpikeParams()
-    lookback = timedelta(seconds=params.bucket_s * params.baseline_windows)
+    widest = max(lookback(params, bucket) for bucket in params.scales)
     # The range and the baseline read before it must lie where the store has times: a
     # range it cannot read finds nothing, and replacing with nothing deletes incidents.
-    if start - lookback < EARLIEST:
+    if start - widest < EARLIEST:
         raise ValueError(
-            f"'from' must be {iso_z(EARLIEST + lookback)} or later: analysis reads "
-            f"{lookback} of baseline before it, from {iso_z(EARLIEST)} on"
+            f"'from' must be {iso_z(EARLIEST + widest)} or later: analysis reads "
+            f"{widest} of baseline before it, from {iso_z(EARLIEST)} on"
         )
     in_range(end - timedelta(microseconds=1), "'to'")
     with _REPLACING:
-        windows = service_latency_windows(store, start - lookback, end, params.bucket_s)
+        # Every scale, so thin services (and coarse backfilled history) are judged too.
+        frames = {
+            bucket: service_latency_windows(
+                store, start - lookback(params, bucket), end, bucket, SUPPORT_LEVELS
+            )
+            for bucket in params.scales
+        }
         incidents = [
-            attribute(store, inc, windows, end).ranked()
-            for inc in detect_spikes(windows, start, end, params)
+            attribute(store, inc, frames[bucket], end, bucket).ranked()
+            for bucket, inc in detect_multiscale(frames, start, end, params)
         ]
         replace_incidents(store, start, end, incidents, source=source)
     return sorted(incidents, key=lambda i: i.start, reverse=True)
 
 
-def attribute(store: Store, incident: Incident, windows: pd.DataFrame, end: datetime) -> Incident:
-    """``incident`` with its causes ranked from the telemetry around its onset."""
-    until = incident.end or end
-    until = min(until, incident.start + timedelta(seconds=MAX_DURING_S))
-    phases = Phases(onset=incident.start, until=until)
-    added = incident.p99_ms - incident.baseline_p99_ms
-    downstream = downstream_latency(
-        store, incident.service, phases.baseline_start, phases.onset, until
+def incident_phases(incident: Incident, end: datetime, bucket_s: int = 10) -> Phases:
+    """The before/during ranges evidence compares, stretched for incidents found on long windows."""
+    during = max(MAX_DURING_S, 3.0 * bucket_s)
+    until = min(incident.end or end, incident.start + timedelta(seconds=during))
+    return Phases(
+        onset=incident.start,
+        until=max(until, incident.start + timedelta(seconds=bucket_s)),
+        baseline_s=max(900.0, 16.0 * bucket_s),
+        guard_s=max(20.0, float(bucket_s)),
     )
-    target = downstream_target(downstream, added) or incident.service
-    frames = incident_frames(store, target, windows, phases)
-    if target != incident.service:
-        frames = IncidentFrames(
-            frames.topology, frames.replicas, frames.values, frames.requests, incident.service
-        )
+
+
+def attribute(
+    store: Store, incident: Incident, windows: pd.DataFrame, end: datetime, bucket_s: int = 10
+) -> Incident:
+    """``incident`` with its causes ranked from the telemetry around its onset."""
+    phases = incident_phases(incident, end, bucket_s)
+    until = phases.until
+    added = incident.p99_ms - incident.baseline_p99_ms
+
+    def calls_of(service: str) -> pd.DataFrame:
+        return downstream_latency(store, service, phases.baseline_start, phases.onset, until)
+
+    # Down the call tree to the deepest service holding the added latency.
+    target = (
+        deepest_downstream(incident.service, added, calls_of, downstream_target) or incident.service
+    )
+    frames = incident_frames(store, target, windows, phases, bucket_s)
+    gaps = client_server_gaps(store, incident.service, phases.baseline_start, phases.onset, until)
+    frames = IncidentFrames(
+        frames.topology,
+        frames.replicas,
+        frames.values,
+        frames.requests,
+        incident.service if target != incident.service else "",
+        operations=frames.operations,
+        gaps=gaps if target == incident.service else None,
+    )
     causes = rank_causes(incident, frames, phases)
     return Incident(
         incident.service,
@@ -114,11 +146,11 @@ def attribute(store: Store, incident: Incident, windows: pd.DataFrame, end: date
 
 
 def incident_frames(
-    store: Store, service: str, windows: pd.DataFrame, phases: Phases
+    store: Store, service: str, windows: pd.DataFrame, phases: Phases, bucket_s: int = 10
 ) -> IncidentFrames:
-    """Fetch what attribution reads about ``service`` around ``phases``."""
+    """Fetch what attribution reads about ``service`` around ``phases`` (``bucket_s`` windows)."""
     lo, hi = phases.baseline_start, phases.until
-    replicas = replica_latency_windows(store, [service], lo, hi)
+    replicas = replica_latency_windows(store, [service], lo, hi, bucket_s)
     hosts = evidence_hosts(replicas, service, phases)
     replicas = replicas[replicas["host"].isin(hosts)]
     links = nic_links(store, lo - timedelta(minutes=10), hi, hosts)
@@ -126,7 +158,9 @@ def incident_frames(
     topology = build_topology(service, replicas, procs, links)
     switches = sorted({link.switch for link in topology.links})
     raw = metric_windows(store, EVIDENCE_METRICS, lo - timedelta(seconds=20), hi, hosts, switches)
-    values = with_values(raw)
+    # Coarse history may hold a metric point every few minutes: rates span such gaps.
+    values = with_values(raw, max_gap_s=max(120.0, 3.0 * bucket_s))
     mine = windows[windows["service"] == service]
     requests = mine.set_index("window")["requests"].astype(float)
-    return IncidentFrames(topology, replicas, values, requests)
+    operations = operation_latency_windows(store, service, lo, hi, bucket_s)
+    return IncidentFrames(topology, replicas, values, requests, operations=operations)

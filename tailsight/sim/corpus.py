@@ -1,8 +1,9 @@
 """The labelled corpus: one random scenario per seed, its YAML and its ground truth.
 
 Every seed gets a 2-hour scenario (the first 40 minutes clean, so a detector has its
-baseline) with one incident of kind ``INCIDENT_KINDS[seed % 5]``, often a second
-incident of another kind (overlapping the first in a third of the seeds), and one or two
+baseline) with one incident of kind ``INCIDENT_KINDS[seed % 6]`` (own-CPU saturation
+included), often a second incident of another kind (overlapping the first in a third of
+the seeds), and one or two
 distractors. ``DIR/seed-0007/scenario.yaml`` and ``DIR/seed-0007/truth.json`` per seed,
 and ``DIR/index.json`` listing them.
 """

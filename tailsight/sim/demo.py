@@ -18,6 +18,15 @@ from tailsight.sim.faults import DISTRACTOR_KINDS, INCIDENT_KINDS, Fault, random
 from tailsight.sim.fleet import Fleet, FleetSpec, build_fleet
 from tailsight.sim.scenario import Scenario
 
+# The backfill's kinds, as the README lists them; the live phase cycles through all kinds.
+DEMO_KINDS = (
+    "port_congestion",
+    "gpu_noisy_neighbor",
+    "cpu_noisy_neighbor",
+    "gpu_underutilized",
+    "load_surge",
+)
+
 DEMO_FLEET = FleetSpec(
     leaves=2,
     spines=2,
@@ -52,8 +61,8 @@ def demo_scenario(
     fine_start = now - min(fine_s, history_s)
     # One of each incident kind, 12-16 min apart, after 30 min of clean fine history.
     slot = fine_start + min(1800.0, fine_s / 6)
-    gap = (now - 300 - slot) / len(INCIDENT_KINDS)
-    for i, kind in enumerate(INCIDENT_KINDS):
+    gap = (now - 300 - slot) / len(DEMO_KINDS)
+    for i, kind in enumerate(DEMO_KINDS):
         t = slot + i * gap + rng.uniform(0, gap * 0.2)
         faults.append(random_fault(kind, fleet, rng, t, min(480.0, gap * 0.6), f"f{i + 1}"))
     for i, kind in enumerate(DISTRACTOR_KINDS):
@@ -63,7 +72,7 @@ def demo_scenario(
     for i in range(3):
         t = start + 3600 + rng.uniform(0, max(0.0, fine_start - start - 7200))
         if t + 900 < fine_start:
-            kind = rng.choice(INCIDENT_KINDS)
+            kind = rng.choice(DEMO_KINDS)
             faults.append(random_fault(kind, fleet, rng, t, 900.0, f"h{i + 1}"))
     faults.sort(key=lambda f: f.start)
     return Scenario(

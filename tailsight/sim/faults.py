@@ -17,6 +17,8 @@ from typing import Any
 from tailsight.model import iso
 from tailsight.sim.fleet import Fleet, new_pid
 
+POD_NAMESPACE = "inference"  # the simulator's k8s.namespace.name (sim.telemetry)
+
 # fault kind -> CONTRACT §4 cause kind (None: a distractor that must not be blamed)
 KINDS: dict[str, str | None] = {
     "port_congestion": "network_congestion",
@@ -24,6 +26,9 @@ KINDS: dict[str, str | None] = {
     "cpu_noisy_neighbor": "noisy_neighbor",
     "gpu_underutilized": "gpu_underutilized",
     "load_surge": "load_surge",
+    "cpu_saturation": "cpu_saturation",
+    "call_delay": "network_congestion",
+    "nic_congestion": "network_congestion",
     "idle_port_congestion": None,
     "idle_gpu_neighbor": None,
     "gpu_dip": None,
@@ -78,6 +83,21 @@ SIGNALS: dict[str, tuple[str, ...]] = {
         "system.cpu.utilization",
         "tailsight.process.cpu.utilization",
     ),
+    "cpu_saturation": (
+        "system.cpu.utilization",
+        "tailsight.host.pressure",
+        "tailsight.process.cpu.utilization",
+    ),
+    # The host side of a link: its NIC cannot absorb what arrives and pauses the switch port.
+    "nic_congestion": (
+        "tailsight.nic.pfc.pause_frames",
+        "system.network.packet.dropped",
+        "tailsight.rdma.out_of_sequence",
+        "tailsight.switch.port.pfc.pause_frames",
+        "tailsight.tcp.retransmits",
+    ),
+    # Delay on the wire to one pod: only traces show it (client span grows, server does not).
+    "call_delay": (),
     # A port no service uses: the same signature (at a training node's NIC, if any).
     "idle_port_congestion": (),
     "idle_gpu_neighbor": (
@@ -99,8 +119,10 @@ class Fault:
     ``start``/``end`` are unix seconds; the level ramps linearly from 0 to ``intensity``
     over ``ramp_s`` after ``start`` and back down before ``end``. ``target`` is a switch
     port id (``*_congestion``), a GPU uuid (``gpu_*``, ``idle_gpu_neighbor``), a host
-    (``cpu_noisy_neighbor``) or a service (``load_surge``). ``pid`` and ``executable``
-    name the intruding process of the neighbor kinds; ``sources`` the hosts whose
+    (``cpu_noisy_neighbor``, ``cpu_saturation``) or a service (``load_surge``). ``pid``
+    and ``executable`` name the intruding process of the neighbor kinds, or the serving
+    process that runs short of CPU (``cpu_saturation``: its own work spins up to the
+    node's cores, e.g. a tokenizer pool misconfigured to more threads than it may use); ``sources`` the hosts whose
     traffic congests a port.
     """
 
@@ -199,6 +221,18 @@ def truth(fault: Fault, fleet: Fleet) -> dict[str, Any]:
     elif k == "load_surge":
         entity = {"type": "service", "id": fault.target}
         affected = {fault.target}
+    elif k == "nic_congestion":
+        nic = fleet.nics[fault.target]
+        entity = {"type": "nic", "id": nic.id}  # not its switch port: that one is paused
+        affected = {r.service for r in fleet.replicas if r.host == nic.host}
+    elif k == "call_delay":
+        callee = next(r for r in fleet.replicas if r.pid == fault.pid)
+        entity = {"type": "pod", "id": f"{POD_NAMESPACE}/{callee.service}-{callee.pid:x}"}
+        accepted.append({"type": "service", "id": callee.service})
+        affected = callers(fleet, {callee.service})
+    elif k == "cpu_saturation":
+        entity = {"type": "process", "id": f"{fault.target}/{fault.pid}"}
+        affected = {r.service for r in fleet.replicas if r.host == fault.target}
     out: dict[str, Any] = fault.to_dict()
     out.update(
         {
@@ -251,6 +285,23 @@ def random_fault(
             target=rng.choice(hosts),
             pid=new_pid(fleet, rng),
             executable=rng.choice(("ffmpeg", "spark-executor", "gzip")),
+        )
+    if kind == "nic_congestion":
+        serving = {r.host for r in fleet.replicas}
+        return replace(
+            base, target=rng.choice(sorted(n.id for n in fleet.nics.values() if n.host in serving))
+        )
+    if kind == "call_delay":
+        called = {c for p in fleet.profiles.values() for c in p.calls}
+        replica = rng.choice([r for r in fleet.replicas if r.service in called])
+        return replace(base, target=replica.host, pid=replica.pid)
+    if kind == "cpu_saturation":
+        replica = rng.choice(fleet.replicas)
+        return replace(
+            base,
+            target=replica.host,
+            pid=replica.pid,
+            executable=fleet.profiles[replica.service].executable,
         )
     if kind in ("gpu_underutilized", "gpu_dip"):
         return replace(base, target=rng.choice(fleet.replicas).gpu)

@@ -39,6 +39,7 @@ class Request:
     span_id: bytes
     parent_id: bytes
     sample_p: float
+    client_of: str = ""  # a CLIENT span of a call to this service, else a SERVER span
 
 
 def sample_probability(
@@ -103,21 +104,40 @@ def sample_requests(
                         continue
                     cst = _pick(by_service[callee], rng)
                     dur = _cut(int(_latency_ms(cst, fleet, rng) * 1e6))
+                    child = rng.bytes(8)
+                    client = child[::-1]  # no extra draw: other spans stay as they were
+                    wire = int(state.call_delay_ms.get(cst.replica.pid, 0.0) * 1e6)
                     out.append(
                         Request(
                             callee,
                             cst.replica.host,
                             cst.replica.pid,
-                            cursor,
+                            cursor + wire // 2,
                             dur,
                             _status(dur, rng),
                             trace,
-                            rng.bytes(8),
-                            span,
+                            child,
+                            client,
                             p,
                         )
                     )
-                    cursor += dur + 200_000
+                    # The caller's CLIENT span: 0.1 ms on the wire each way, plus any delay.
+                    out.append(
+                        Request(
+                            service,
+                            st.replica.host,
+                            st.replica.pid,
+                            cursor - 100_000,
+                            dur + wire + 200_000,
+                            200,
+                            trace,
+                            client,
+                            span,
+                            p,
+                            client_of=callee,
+                        )
+                    )
+                    cursor += dur + wire + 200_000
             duration = _cut(cursor - start_ns + int(own * 1e6))
             out.append(
                 Request(

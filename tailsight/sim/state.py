@@ -22,6 +22,7 @@ from tailsight.sim.load import service_rate, wobble
 QUEUE_SLOTS = 4  # M/M/c servers per replica: waiting probability ~ rho**c
 MAX_WAIT_S = 20.0  # backlog beyond this is shed (503)
 MTU_BYTES = 4096.0
+CALL_DELAY_MS = 2500.0  # a call_delay fault at full level: netem-like delay plus retries
 
 
 @dataclass
@@ -103,6 +104,8 @@ class TickState:
     nics: dict[str, dict[str, float]]
     ports: dict[str, dict[str, float]]
     levels: dict[str, float]  # active fault id -> level
+    # Extra time on the wire of calls to a replica (pid -> ms): a delay no counter shows.
+    call_delay_ms: dict[int, float] = field(default_factory=dict)
 
 
 class Engine:
@@ -168,6 +171,11 @@ class Engine:
                 gpu_procs[f.target].append((f.pid, f.executable or "python3", util, 24 * 2**30))
 
         port_cong = self._congestion(levels, active)
+        nic_cong: dict[str, float] = {}  # host -> level of congestion at its own NIC
+        for f in active:
+            if f.kind == "nic_congestion":
+                nic_host = fl.nics[f.target].host
+                nic_cong[nic_host] = min(1.0, nic_cong.get(nic_host, 0.0) + levels[f.id])
         states: dict[int, ReplicaState] = {}
         for r in fl.replicas:
             prof = fl.profiles[r.service]
@@ -177,6 +185,10 @@ class Engine:
             gpu_factor = (1 + 1.5 * neighbor) * (1 + 1.5 * pressure) / clock
             under = level("gpu_underutilized", r.gpu)
             cpu_ms = prof.cpu_ms * (1 + 10 * pressure) + 5 * under * (prof.gpu_ms + prof.cpu_ms)
+            # A process short of CPU by its own doing also waits on its own busy threads.
+            cpu_ms *= 1 + 3 * sum(
+                levels[f.id] for f in active if f.kind == "cpu_saturation" and f.pid == r.pid
+            )
             threads = 8.0 / (1 + 7 * min(1.0, under))
             cap = min(prof.capacity / gpu_factor, threads * 1000.0 / cpu_ms)
             states[r.pid] = ReplicaState(
@@ -184,7 +196,9 @@ class Engine:
                 capacity=cap,
                 gpu_factor=gpu_factor,
                 cpu_ms=cpu_ms,
-                congestion=port_cong.get(self._port_of_host[r.host], 0.0),
+                congestion=min(
+                    1.0, port_cong.get(self._port_of_host[r.host], 0.0) + nic_cong.get(r.host, 0.0)
+                ),
             )
         # The balancer favours faster replicas, imperfectly (least-outstanding-requests).
         for s in services:
@@ -202,12 +216,16 @@ class Engine:
 
         gpus = self._gpus(states, gpu_procs, levels, active, mid)
         hosts = self._hosts(states, levels, active, mid)
-        nics, ports = self._network(states, port_cong, active, levels, mid)
+        nics, ports = self._network(states, port_cong, active, levels, mid, nic_cong)
         for name, host in hosts.items():
             # Host-wide TCP retransmits: a trickle, plus the drops on a congested port.
-            c = port_cong.get(self._port_of_host[name], 0.0)
+            c = min(1.0, port_cong.get(self._port_of_host[name], 0.0) + nic_cong.get(name, 0.0))
             host.retransmits = float(self.rng.poisson(1.5)) + 1500.0 * c
-        return TickState(t, dt, rates, direct, states, gpus, hosts, nics, ports, levels)
+        delay: dict[int, float] = {}
+        for f in active:
+            if f.kind == "call_delay" and f.pid is not None:
+                delay[f.pid] = delay.get(f.pid, 0.0) + CALL_DELAY_MS * levels[f.id]
+        return TickState(t, dt, rates, direct, states, gpus, hosts, nics, ports, levels, delay)
 
     def _congestion(self, levels: dict[str, float], active: list[Fault]) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -277,6 +295,12 @@ class Engine:
                 # Preprocessing, plus the serving loop driving the GPU, plus a fixed idle cost.
                 cores = st.served * (st.cpu_ms + 0.05 * prof.gpu_ms) / 1000.0 + 0.1
                 st.cpu_util = cores / node.cores * self._noise(0.03)
+                # Its own threads spin up to the node's cores: the CPU it is short of is its own.
+                st.cpu_util += sum(
+                    0.95 * levels[f.id]
+                    for f in active
+                    if f.kind == "cpu_saturation" and f.target == name and f.pid == st.replica.pid
+                )
                 procs.append((st.replica.pid, prof.executable, st.cpu_util))
             for job in fl.jobs:
                 if job.host == name:
@@ -307,6 +331,7 @@ class Engine:
         active: list[Fault],
         levels: dict[str, float],
         mid: float,
+        nic_cong: dict[str, float] | None = None,
     ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
         fl, rng = self.fleet, self.rng
         nics = {nid: dict.fromkeys(NIC_FIELDS, 0.0) for nid in fl.nics}
@@ -354,6 +379,13 @@ class Engine:
                 rates["pfc_tx"] += 1.5e4 * c
                 rates["oos"] += 2e3 * c
                 rates["rx_drop"] += 400 * c * c
+            n = (nic_cong or {}).get(nic.host, 0.0)
+            if n > 0:
+                # The NIC's receive side overflows: it pauses the port and drops; the
+                # switch's queues stay short (no ECN marks, no discards at the port).
+                rates["pfc_tx"] += 1.5e4 * n
+                rates["rx_drop"] += 400 * n * n
+                rates["oos"] += 2e3 * n
             rates["ecn"] += float(rng.poisson(0.5))
             rates["rx_err"] += float(rng.poisson(0.01))
             # The switch port sees the NIC's traffic mirrored.

@@ -250,7 +250,11 @@ def _threshold(p: float) -> str:
 
 
 def spans_request(requests: Sequence[Request], fleet: Fleet) -> ExportTraceServiceRequest:
-    """One trace request: a resource per serving process, a SERVER span per request."""
+    """One trace request: a resource per serving process, a SERVER span per request.
+
+    A call to another service is a CLIENT span of the caller, parent of the callee's
+    SERVER span (with ``server.address``, the callee's service name, on the CLIENT span).
+    """
     req = ExportTraceServiceRequest()
     by_proc: dict[tuple[str, str, int], list[Request]] = defaultdict(list)
     for r in requests:
@@ -271,12 +275,13 @@ def spans_request(requests: Sequence[Request], fleet: Fleet) -> ExportTraceServi
         ss.scope.name = SCOPE
         route = _ROUTES.get(service, "/v1/infer")
         for r in reqs:
+            client = bool(r.client_of)
             span = ss.spans.add(
                 trace_id=r.trace_id,
                 span_id=r.span_id,
                 parent_span_id=r.parent_id,
-                name=f"POST {route}",
-                kind=trace_pb2.Span.SPAN_KIND_SERVER,
+                name=f"POST {_ROUTES.get(r.client_of, route)}" if client else f"POST {route}",
+                kind=trace_pb2.Span.SPAN_KIND_CLIENT if client else trace_pb2.Span.SPAN_KIND_SERVER,
                 start_time_unix_nano=r.start_ns,
                 end_time_unix_nano=r.start_ns + r.duration_ns,
                 trace_state=f"ot=th:{_threshold(r.sample_p)}",
@@ -289,6 +294,8 @@ def spans_request(requests: Sequence[Request], fleet: Fleet) -> ExportTraceServi
                     _kv("http.response.status_code", r.status),
                 ]
             )
+            if client:
+                span.attributes.append(_kv("server.address", r.client_of))
             if r.status >= 500:
                 span.status.code = trace_pb2.Status.STATUS_CODE_ERROR
     return req

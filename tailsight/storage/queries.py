@@ -16,19 +16,26 @@ _WINDOW = "toStartOfInterval(Window, toIntervalSecond({bucket:UInt32}), 'UTC')"
 
 
 def service_latency_windows(
-    store: Store, start: datetime, end: datetime, bucket_s: int = 10
+    store: Store,
+    start: datetime,
+    end: datetime,
+    bucket_s: int = 10,
+    levels: tuple[float, ...] = (0.9, 0.95, 0.97, 0.98),
 ) -> pd.DataFrame:
     """Per service and ``bucket_s`` window: requests, failures and p50/p99 latency in ms.
 
     Requests are server spans (CONTRACT §2); a window is labelled by its start time.
     ``requests_smooth``/``p99_smooth_ms`` merge the window with its two neighbours
     (t-digest states merged, not p99s averaged): with a few dozen sampled requests per
-    window one window's p99 is close to its maximum, three windows' is steadier.
+    window one window's p99 is close to its maximum, three windows' is steadier. The smoothed
+    window's lower quantiles (``levels``: ``q90_smooth_ms`` for 0.9 ...) let detection check
+    that a high p99 is held by several requests, not by one stalled request.
     """
+    quantiles = ", ".join(str(q) for q in (*levels, 0.99))
     sql = f"""
         SELECT Service, w, n, f, q,
                sum(n) OVER around AS n3,
-               quantilesTDigestMerge(0.99)(s) OVER around AS q3
+               quantilesTDigestMerge({quantiles})(s) OVER around AS q3
         FROM (
             SELECT Service, {_WINDOW} AS w, sum(Requests) AS n, sum(Failures) AS f,
                    quantilesTDigestMerge(0.5, 0.99)(Latency) AS q,
@@ -44,7 +51,8 @@ def service_latency_windows(
     rows = store.rows(sql, {"bucket": bucket_s, "start": start, "end": end})
     frame = pd.DataFrame(
         [
-            (s, w, int(n), int(f), q[0] / 1e6, q[1] / 1e6, int(n3), q3[0] / 1e6)
+            (s, w, int(n), int(f), q[0] / 1e6, q[1] / 1e6, int(n3), q3[-1] / 1e6)
+            + tuple(x / 1e6 for x in q3[:-1])
             for s, w, n, f, q, n3, q3 in rows
         ],
         columns=[
@@ -56,6 +64,7 @@ def service_latency_windows(
             "p99_ms",
             "requests_smooth",
             "p99_smooth_ms",
+            *(f"q{round(q * 100)}_smooth_ms" for q in levels),
         ],
     )
     frame["window"] = pd.to_datetime(frame["window"], utc=True)
@@ -82,6 +91,71 @@ def replica_latency_windows(
     )
     frame["window"] = pd.to_datetime(frame["window"], utc=True)
     return frame
+
+
+def operation_latency_windows(
+    store: Store, service: str, start: datetime, end: datetime, bucket_s: int = 10
+) -> pd.DataFrame:
+    """Per operation (span name) of ``service`` and window: requests and p99 in ms.
+
+    Tells a load surge (every operation busier and slower) from a change of the request
+    mix (a heavy operation more common, each operation as fast as before).
+    """
+    sql = f"""
+        SELECT Operation, {_WINDOW} AS w, sum(Requests),
+               quantilesTDigestMerge(0.99)(Latency) AS q
+        FROM tailsight_latency_10s
+        WHERE Service = {{service:String}}
+          AND Window >= toDateTime({{start:DateTime64(3)}}) AND Window < {{end:DateTime64(3)}}
+        GROUP BY Operation, w
+        ORDER BY Operation, w
+    """
+    rows = store.rows(sql, {"bucket": bucket_s, "start": start, "end": end, "service": service})
+    frame = pd.DataFrame(
+        [(o, w, int(n), q[0] / 1e6) for o, w, n, q in rows],
+        columns=["operation", "window", "requests", "p99_ms"],
+    )
+    frame["window"] = pd.to_datetime(frame["window"], utc=True)
+    return frame
+
+
+def client_server_gaps(
+    store: Store, service: str, start: datetime, split: datetime, end: datetime
+) -> pd.DataFrame:
+    """``service``'s CLIENT spans joined with the SERVER spans they called, before and during.
+
+    Per callee (service, pod, replica) and phase: calls, the mean time on the wire (CLIENT
+    duration minus the callee's SERVER duration) and the mean time in the callee, in ms.
+    Empty where the service's traces carry no CLIENT spans (SERVER-only instrumentation).
+    """
+    sql = """
+        SELECT s.ServiceName AS callee,
+               concat(s.ResourceAttributes['k8s.namespace.name'], '/',
+                      s.ResourceAttributes['k8s.pod.name']) AS pod,
+               concat(s.ResourceAttributes['host.name'], '/',
+                      s.ResourceAttributes['process.pid']) AS replica,
+               if(c.Timestamp < {split:DateTime64(9)}, 'before', 'during') AS phase,
+               count() AS calls,
+               avg(greatest(toInt64(c.Duration) - toInt64(s.Duration), 0)) / 1e6 AS wire_ms,
+               avg(s.Duration) / 1e6 AS server_ms
+        FROM otel_traces AS s
+        INNER JOIN (
+            SELECT TraceId, SpanId, Duration, Timestamp FROM otel_traces
+            WHERE ServiceName = {service:String} AND SpanKind = 'Client'
+              AND Timestamp >= {start:DateTime64(9)} AND Timestamp < {end:DateTime64(9)}
+        ) AS c
+        ON s.TraceId = c.TraceId AND s.ParentSpanId = c.SpanId
+        WHERE s.SpanKind = 'Server' AND s.ServiceName != {service:String}
+          AND s.Timestamp >= {start:DateTime64(9)} AND s.Timestamp < {end:DateTime64(9)}
+        GROUP BY callee, pod, replica, phase
+        ORDER BY callee, pod, replica, phase
+    """
+    params = {"service": service, "start": start, "split": split, "end": end}
+    result = store.query(sql, params)
+    return pd.DataFrame(
+        result.result_rows,
+        columns=["callee", "pod", "replica", "phase", "calls", "wire_ms", "server_ms"],
+    )
 
 
 def downstream_latency(

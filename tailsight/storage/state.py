@@ -59,6 +59,11 @@ def requests_after(store: Store, after: datetime) -> tuple[int, datetime | None]
     return int(rows[0][0]), newest.replace(tzinfo=UTC) if newest.tzinfo is None else newest
 
 
+def earliest_latency_window(store: Store) -> datetime | None:
+    """The start of the oldest 10 s latency window stored: where a backfill begins."""
+    return _time(store, "SELECT min(Window), count() FROM tailsight_latency_10s", None)
+
+
 def earliest_open_incident(store: Store, since: datetime) -> datetime | None:
     """Onset of the oldest incident since ``since`` that was still open when last analysed."""
     return _time(
@@ -70,10 +75,11 @@ def earliest_open_incident(store: Store, since: datetime) -> datetime | None:
 
 
 def _time(
-    store: Store, sql: str, since: datetime, more: dict[str, datetime] | None = None
+    store: Store, sql: str, since: datetime | None, more: dict[str, datetime] | None = None
 ) -> datetime | None:
     """The time in the first column of ``sql``'s one row, or None when its count is 0."""
-    rows = store.rows(sql, {"since": since, **(more or {})})
+    params: dict[str, datetime] = {"since": since} if since is not None else {}
+    rows = store.rows(sql, {**params, **(more or {})})
     if not rows or not rows[0][1]:
         return None
     ts: datetime = rows[0][0]

@@ -83,3 +83,27 @@ def test_a_watermark_in_the_future_is_reset_and_future_data_reported(store: Stor
     assert report.end is None or report.end <= bound
     assert scheduler.skew.requests == 1
     assert "dated in the future" in scheduler.problems()[0]
+
+
+def test_first_cycle_analyses_a_backfill_longer_than_an_hour(store: Store) -> None:
+    # 95 minutes stored before the scheduler ever ran; the spike began 65 minutes before the end.
+    fleet(store, "congestion", 0, 95 * 60)
+    report = ContinuousAnalysis(store, settle_s=20.0).cycle()
+    assert report.start is not None and report.start <= T0
+    onsets = [i.start for i in list_incidents(store, T0)]
+    assert any(abs((s - FAULT_AT).total_seconds()) <= 30 for s in onsets), onsets
+
+
+def test_an_incident_opened_with_little_history_closes_when_the_stream_stops(store: Store) -> None:
+    # The stream starts 6 minutes before the spike and stops while it lasts.
+    fleet(store, "congestion", 24 * 60, 33 * 60)
+    scheduler = ContinuousAnalysis(store, settle_s=20.0, quiet_close_s=0.0)
+    scheduler.cycle()
+    (opened,) = list_incidents(store, T0)
+    assert opened.end is None
+    scheduler.cycle()  # nothing new arrived: the stream has stopped
+    (closed,) = list_incidents(store, T0)
+    assert closed.id == opened.id
+    assert closed.end is not None and closed.end <= T0 + timedelta(minutes=33)
+    # Closed for good: later queries no longer see it as lasting.
+    assert list_incidents(store, T0 + timedelta(minutes=40)) == []

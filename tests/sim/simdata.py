@@ -78,7 +78,8 @@ def run_scenario(faults: list[Fault], spans_per_window: float = 40.0, metrics: b
     while sim.engine.t < scenario.end - 1:
         state = sim.step()
         for r in sample_requests(state, sim.fleet, sim.probabilities, sim.rng):
-            latencies[r.service].append((state.t, r.duration_ns / 1e6))
+            if not r.client_of:  # a service's latency is its SERVER spans'
+                latencies[r.service].append((state.t, r.duration_ns / 1e6))
         if not metrics:
             continue
         sim.metrics.add_tick(state)

@@ -92,6 +92,26 @@ def expectations(fault: Fault, fleet: Fleet) -> tuple[set[tuple[str, str]], set[
             ("tailsight.process.cpu.utilization", proc),
         }
         return must, {target, proc} | service_entities(fleet, affected)
+    if kind == "call_delay":
+        return set(), set()  # only traces show it: no metric moves
+    if kind == "nic_congestion":
+        nic = fleet.nics[target]
+        must = {
+            ("tailsight.nic.pfc.pause_frames", nic.id),
+            ("system.network.packet.dropped", nic.id),
+            ("tailsight.switch.port.pfc.pause_frames", nic.port),
+        }
+        return must, {nic.id, nic.host, nic.port} | service_entities(fleet, affected) | fabric(
+            fleet
+        )
+    if kind == "cpu_saturation":
+        proc = f"{target}/{fault.pid}"  # the serving process itself
+        must = {
+            ("system.cpu.utilization", target),
+            ("tailsight.host.pressure", target),
+            ("tailsight.process.cpu.utilization", proc),
+        }
+        return must, {target, proc} | service_entities(fleet, affected)
     if kind in ("gpu_underutilized", "gpu_dip"):
         gpu = fleet.gpus[target]
         replica = next(r for r in fleet.replicas if r.gpu == target)
@@ -147,6 +167,15 @@ def test_directions_of_key_signals(fleet: Fleet, baseline: Run, faulted: Faulted
     assert mean(run, "tailsight.host.pressure", fault.target) > 0.3
     assert mean(baseline, "tailsight.host.pressure", fault.target) < 0.05
 
+    fault, run = faulted("cpu_saturation")
+    own = [k for k in run.series if k[0] == "tailsight.process.cpu.utilization"]
+    own = [k for k in own if k[1] == f"{fault.target}/{fault.pid}"]
+    assert window_mean(run, own[0], *DURING) > 0.6  # its own threads took the node's cores
+    assert window_mean(baseline, own[0], *DURING) < 0.2
+    assert {r.service for r in fleet.replicas if r.pid == fault.pid} <= set(
+        truth(fault, fleet)["affected_services"]
+    )
+
     fault, run = faulted("port_congestion")
     port = fault.target
     speed = fleet.ports[port].speed_bps / 8
@@ -165,3 +194,35 @@ def test_directions_of_key_signals(fleet: Fleet, baseline: Run, faulted: Faulted
     fault, run = faulted("gpu_dip")
     gpu = fleet.gpus[fault.target].id
     assert mean(run, "hw.gpu.utilization", gpu) < 0.6 * mean(baseline, "hw.gpu.utilization", gpu)
+
+
+def test_call_delay_grows_client_spans_and_not_the_callees_server_spans(fleet: Fleet) -> None:
+    from dataclasses import replace
+
+    from tailsight.sim.latency import sample_requests
+    from tailsight.sim.scenario import Scenario, Simulation
+    from tests.sim.conftest import make_fault
+    from tests.sim.simdata import SEED, SPEC
+
+    fault = replace(make_fault(fleet, "call_delay"), start=START + 60, end=START + 600, ramp_s=10)
+    sim = Simulation(Scenario(SEED, START, 400.0, SPEC, (fault,), spans_per_window=80.0))
+    callee = next(r for r in sim.fleet.replicas if r.pid == fault.pid)
+    gaps: list[float] = []
+    server_ms: list[float] = []
+    while sim.engine.t < START + 390:
+        state = sim.step()
+        reqs = sample_requests(state, sim.fleet, sim.probabilities, sim.rng)
+        by_parent = {r.parent_id: r for r in reqs if r.service == callee.service}
+        for r in reqs:
+            child = by_parent.get(r.span_id)
+            if r.client_of == callee.service and child is not None and child.pid == callee.pid:
+                assert child.trace_id == r.trace_id and r.service != callee.service
+                if state.t > START + 120:
+                    gaps.append((r.duration_ns - child.duration_ns) / 1e6)
+                    server_ms.append(child.duration_ns / 1e6)
+    assert gaps and min(gaps) > 1000.0  # the delay sits on the wire
+    assert max(server_ms) < 1000.0  # and not in the callee
+    info = truth(fault, fleet)
+    assert info["cause_kind"] == "network_congestion"
+    assert info["culprit"] == {"type": "pod", "id": f"inference/{callee.service}-{callee.pid:x}"}
+    assert callee.service not in info["affected_services"] and info["affected_services"]

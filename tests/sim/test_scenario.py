@@ -148,6 +148,8 @@ def test_emits_every_catalogue_metric_as_catalogued() -> None:
 
 
 def test_gateway_traces_nest_embedder_and_reranker_calls() -> None:
+    from opentelemetry.proto.trace.v1 import trace_pb2
+
     scenario = corpus_scenario(8)
     sim = Simulation(scenario)
     spans = {}
@@ -160,10 +162,21 @@ def test_gateway_traces_nest_embedder_and_reranker_calls() -> None:
             for span in rs.scope_spans[0].spans:
                 spans[span.span_id] = (service, span)
     children = [(s, sp) for s, sp in spans.values() if sp.parent_span_id]
-    assert children and {s for s, _ in children} == {"embedder", "reranker"}
-    for _, child in children:
-        parent_service, parent = spans[child.parent_span_id]
-        assert parent_service == "llm-gateway" and parent.trace_id == child.trace_id
-        assert parent.start_time_unix_nano <= child.start_time_unix_nano
-        assert child.end_time_unix_nano <= parent.end_time_unix_nano
+    # A call is the gateway's CLIENT span, parent of the callee's SERVER span.
+    assert children and {s for s, _ in children} == {"llm-gateway", "embedder", "reranker"}
+    callees = [(s, sp) for s, sp in children if s != "llm-gateway"]
+    assert callees
+    for service, child in callees:
+        assert child.kind == trace_pb2.Span.SPAN_KIND_SERVER
+        client_service, client = spans[child.parent_span_id]
+        assert client_service == "llm-gateway" and client.kind == trace_pb2.Span.SPAN_KIND_CLIENT
+        assert {kv.key: kv.value.string_value for kv in client.attributes}["server.address"] == (
+            service
+        )
+        parent_service, parent = spans[client.parent_span_id]
+        assert parent_service == "llm-gateway" and parent.kind == trace_pb2.Span.SPAN_KIND_SERVER
+        for outer, inner in ((parent, client), (client, child)):
+            assert outer.trace_id == inner.trace_id
+            assert outer.start_time_unix_nano <= inner.start_time_unix_nano
+            assert inner.end_time_unix_nano <= outer.end_time_unix_nano
         assert child.trace_state == parent.trace_state  # kept with its parent

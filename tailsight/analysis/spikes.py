@@ -6,7 +6,10 @@ one earlier spike does not drag the baseline up. A window is anomalous when its 
 exceeds both ``ratio`` x baseline and baseline + ``k`` x 1.4826 x MAD, and it has at
 least ``min_requests`` requests so thin traffic pages nobody. Consecutive anomalous
 windows, allowing ``max_gap`` quiet ones between them, form one incident when at least
-``min_windows`` of them are anomalous; its onset is the first anomalous window.
+``min_windows`` of them are anomalous; its onset is the first anomalous window. At the
+live edge (a run still going at the end of the range) ``fast_windows`` windows whose own
+p99 is ``fast_ratio`` x the baseline are enough: a strong spike is reported while it is
+young, which is what lets an alert page within seconds of it.
 
 Heavy tails: with a few dozen requests in three windows the p99 is close to their
 maximum, so one stalled request would lift three windows at once. Where the frame
@@ -46,6 +49,11 @@ class SpikeParams:
     # Anomalous windows an incident needs: one window's p99 from a few dozen sampled
     # requests is noisy, a shift that persists is not.
     min_windows: int = 5
+    # At the live edge a spike this strong pages sooner: ``fast_windows`` anomalous windows
+    # whose own p99 is ``fast_ratio`` x the baseline open an incident before ``min_windows``
+    # (the alert is only as fast as the detector). History keeps needing ``min_windows``.
+    fast_windows: int = 2
+    fast_ratio: float = 3.0
     passes: int = 3
     support: float = 3.0  # requests above the threshold a window needs (heavy tails)
     scales: tuple[int, ...] = (10, 120)  # window lengths tried, finest first
@@ -262,13 +270,17 @@ def _service_spikes(
             if anomalous[j]:
                 last = j
             j += 1
-        persistent = int(anomalous[first : last + 1].sum()) >= params.min_windows
+        still_open = last == n - 1 and times[last].to_pydatetime() + step >= end
+        run = slice(first, last + 1)
+        strong = anomalous[run] & (p99[run] > params.fast_ratio * baseline[run])
+        persistent = int(anomalous[run].sum()) >= params.min_windows or (
+            still_open and int(strong.sum()) >= params.fast_windows
+        )
         if params.refine_onset and not p99[first] > threshold[first]:
             own = [k for k in range(first, last + 1) if anomalous[k] and p99[k] > threshold[k]]
             first = own[0] if own else first
         onset = times[first].to_pydatetime()
         if persistent and start <= onset < end:
-            still_open = last == n - 1 and times[last].to_pydatetime() + step >= end
             out.append(
                 Incident(
                     service=service,

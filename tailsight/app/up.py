@@ -45,7 +45,9 @@ class Part:
 def _jobs(settings: Settings, store: Store) -> list[Component]:
     """The analyzer's periodic jobs on one scheduler, which starts last and stops first."""
     jobs = JobScheduler()
-    analysis = ContinuousAnalysis(store, max_skew_s=settings.analysis_max_skew_s)
+    analysis = ContinuousAnalysis(
+        store, settle_s=settings.analysis_settle_s, max_skew_s=settings.analysis_max_skew_s
+    )
     jobs.add_check(analysis.problems)
     alerts = AlertJobs(settings, store, jobs)
 

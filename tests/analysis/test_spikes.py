@@ -59,6 +59,19 @@ def test_a_blip_shorter_than_min_windows_pages_nobody() -> None:
     assert detect_spikes(_frame(p99), T0, T0 + timedelta(hours=1)) == []
 
 
+def test_a_strong_young_spike_at_the_live_edge_is_reported_early() -> None:
+    # Two windows at 5x: not yet min_windows, but strong and still going at the range's end.
+    p99 = [100.0] * 100 + [500.0] * 2
+    (inc,) = detect_spikes(_frame(p99), T0, T0 + timedelta(seconds=1020))
+    assert inc.start == T0 + timedelta(seconds=1000) and inc.end is None
+    # The same two windows in history, followed by calm ones, are a blip: nothing.
+    calm = p99 + [100.0] * 20
+    assert detect_spikes(_frame(calm), T0, T0 + timedelta(hours=1)) == []
+    # A mild rise (2x) at the edge waits for min_windows.
+    mild = [100.0] * 100 + [200.0] * 2
+    assert detect_spikes(_frame(mild), T0, T0 + timedelta(seconds=1020)) == []
+
+
 def test_an_earlier_spike_does_not_blunt_the_next() -> None:
     rng = np.random.default_rng(3)
     p99 = list(100 + rng.normal(0, 5, 400))

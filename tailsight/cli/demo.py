@@ -20,9 +20,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
+import yaml
+
 from tailsight.app.launch import UpFailed, UpServer
 from tailsight.cli import CliError
-from tailsight.sim.demo import COARSE, FINE, LIVE, LiveFaults, demo_scenario
+from tailsight.sim.demo import COARSE, FINE, LIVE, LiveFaults, demo_scenario, demo_slos
 from tailsight.sim.faults import truth
 from tailsight.sim.scenario import Simulation
 from tailsight.sim.sender import OtlpHttpSender, SendError, backfill, live
@@ -154,8 +156,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"starting tailsight up on a fresh store in {data_dir} (log {log})", file=sys.stderr)
     # SIGTERM (e.g. from a supervisor or `timeout`) unwinds like Ctrl-C, so the server is stopped.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    slo_dir = data_dir / "slos"  # an SLO per service, so burn rates and alerts show too
+    slo_dir.mkdir(exist_ok=True)
+    (slo_dir / "demo.yaml").write_text(yaml.safe_dump_all(demo_slos(), sort_keys=False))
     server = UpServer(
         data_dir / "store",
+        env={"TAILSIGHT_SLO_DIR": str(slo_dir)},
         api_port=args.api_port,
         otlp_http_port=args.otlp_http_port,
         otlp_grpc_port=args.otlp_grpc_port,
@@ -230,6 +236,8 @@ def _run_demo(
     print(f"  dashboards          {api}/", file=sys.stderr)
     print(f"  health              {api}/api/v1/health", file=sys.stderr)
     print(f"  incidents           {api}/api/v1/incidents?since=24h", file=sys.stderr)
+    print(f"  SLOs                {api}/slos  (tailsight slo list --api {api})", file=sys.stderr)
+    print(f"  alerts              tailsight alerts list --api {api}", file=sys.stderr)
     print(f"  ingest metrics      {api}/metrics", file=sys.stderr)
     print(
         f"  OTLP endpoints      http://{host}:{args.otlp_http_port} (HTTP), "

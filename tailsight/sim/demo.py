@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from tailsight.sim.faults import DISTRACTOR_KINDS, INCIDENT_KINDS, Fault, random_fault
 from tailsight.sim.fleet import Fleet, FleetSpec, build_fleet
@@ -107,3 +108,48 @@ class LiveFaults:
         self._next = now + self.every_s
         duration = min(max(120.0, self.every_s * 0.6), 600.0)
         return random_fault(kind, self.fleet, self.rng, now, duration, f"live{self._n}")
+
+
+# The demo's SLOs: 99% of requests under about twice each service's usual p99 (above its
+# p99.9), and 99.9% of the gateway's requests served without error, so that incidents
+# burn budget and page while a quiet fleet stays within every SLO.
+DEMO_LATENCY_SLOS_MS = {"llm-gateway": 4000, "embedder": 250, "reranker": 600, "asr": 3000}
+
+
+def demo_slos() -> list[dict[str, Any]]:
+    """OpenSLO v1 documents (CONTRACT §6) for the demo fleet's services."""
+
+    def doc(name: str, service: str, target: float, good: dict[str, Any]) -> dict[str, Any]:
+        spans = {"service": service}
+        return {
+            "apiVersion": "openslo/v1",
+            "kind": "SLO",
+            "metadata": {"name": name},
+            "spec": {
+                "service": service,
+                "budgetingMethod": "Occurrences",
+                "timeWindow": [{"duration": "28d", "isRolling": True}],
+                "objectives": [{"target": target}],
+                "indicator": {
+                    "metadata": {"name": f"{name}-sli"},
+                    "spec": {
+                        "ratioMetric": {
+                            "counter": True,
+                            "good": _spans({**spans, **good}),
+                            "total": _spans(spans),
+                        }
+                    },
+                },
+            },
+        }
+
+    docs = [
+        doc(f"{service}-latency", service, 0.99, {"max_duration_ms": ms})
+        for service, ms in DEMO_LATENCY_SLOS_MS.items()
+    ]
+    docs.append(doc("llm-gateway-availability", "llm-gateway", 0.999, {"ok": True}))
+    return docs
+
+
+def _spans(spec: dict[str, Any]) -> dict[str, Any]:
+    return {"metricSource": {"type": "tailsight", "spec": {"spans": spec}}}

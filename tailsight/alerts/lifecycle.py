@@ -170,6 +170,8 @@ def _due(
         if muted:
             return False
         if fired:
+            if _culprit_found(alert, fired):
+                return _retry_allowed([d for d in mine if d.state == "firing"], now, timing)
             if alert.acknowledged and resend_s is None:  # a lease is kept alive regardless
                 return False
             last = max(d.at for d in fired)
@@ -183,6 +185,19 @@ def _due(
     if alert.ends_at and (now - alert.ends_at).total_seconds() > timing.resolved_give_up_s:
         return False
     return _retry_allowed([d for d in mine if d.state == "resolved"], now, timing)
+
+
+def _culprit_found(alert: Alert, fired: list[Delivery]) -> bool:
+    """The page went out before the analysis named a culprit, and now it has one: tell again.
+
+    A spike pages while it is young, sometimes before its evidence has grown enough to
+    name the cause; the on-call engineer then gets the culprit as soon as it is known.
+    """
+    cause = alert.root_cause
+    if cause is None or cause.kind == "unknown":
+        return False
+    last = max(fired, key=lambda d: d.at)
+    return last.culprit in ("", "unknown")
 
 
 def _retry_allowed(attempts: list[Delivery], now: datetime, timing: Timing) -> bool:

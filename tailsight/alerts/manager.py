@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from tailsight.alerts.evaluate import evaluate_slos
@@ -142,7 +142,10 @@ class AlertManager:
         loop = asyncio.get_running_loop()
         pending: list[asyncio.Future[None]] = []
 
+        culprit = alert.root_cause.culprit if alert.root_cause else ""
+
         def recorded(delivery: Delivery) -> None:
+            delivery = replace(delivery, culprit=culprit)
             pending.append(loop.run_in_executor(None, record_delivery, self.store, alert, delivery))
             level = logging.INFO if delivery.ok else logging.WARNING
             log.log(level, "%s %s to %s: %s", alert.state, alert.name, notifier,

@@ -63,6 +63,7 @@ class Delivery:
     error: str | None = None
     state: str = "firing"  # the alert state that was notified
     attempt: int = 1
+    culprit: str = ""  # the root cause's culprit the notification named ("" for none)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,6 +73,7 @@ class Delivery:
             "error": self.error,
             "state": self.state,
             "attempt": self.attempt,
+            "culprit": self.culprit or None,
         }
 
 

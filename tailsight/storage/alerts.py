@@ -31,7 +31,17 @@ _ALERT_COLUMNS = (
     "Acknowledged",
     "AcknowledgedBy",
 )
-_DELIVERY_COLUMNS = ("Fingerprint", "StartsAt", "Notifier", "State", "At", "Ok", "Error", "Attempt")
+_DELIVERY_COLUMNS = (
+    "Fingerprint",
+    "StartsAt",
+    "Notifier",
+    "State",
+    "At",
+    "Ok",
+    "Error",
+    "Attempt",
+    "Culprit",
+)
 _SILENCE_COLUMNS = ("Id", "Matchers", "StartsAt", "EndsAt", "CreatedBy", "Comment")
 
 
@@ -147,6 +157,7 @@ def record_delivery(store: Store, alert: Alert, delivery: Delivery) -> None:
                 int(delivery.ok),
                 delivery.error or "",
                 delivery.attempt,
+                delivery.culprit,
             )
         ],
         _DELIVERY_COLUMNS,
@@ -166,9 +177,9 @@ def deliveries_of(
         "WHERE Fingerprint IN {fps:Array(String)} ORDER BY At",
         {"fps": fps},
     )
-    for fp, starts, notifier, state, at, ok, error, attempt in rows:
+    for fp, starts, notifier, state, at, ok, error, attempt, culprit in rows:
         out.setdefault((fp, _utc(starts)), []).append(
-            Delivery(notifier, _utc(at), bool(ok), error or None, state, int(attempt))
+            Delivery(notifier, _utc(at), bool(ok), error or None, state, int(attempt), culprit)
         )
     return out
 

@@ -67,7 +67,8 @@ def test_fingerprint_is_stable_and_distinct_per_service() -> None:
 
 
 def _sent(ep: Episode, notifier: str, state: str, at: datetime, ok: bool = True) -> Delivery:
-    return Delivery(notifier, at, ok, None if ok else "HTTP 500", state)
+    culprit = ep.alert.root_cause.culprit if ep.alert.root_cause else ""
+    return Delivery(notifier, at, ok, None if ok else "HTTP 500", state, culprit=culprit)
 
 
 def test_one_page_per_notifier_then_one_resolve() -> None:
@@ -100,6 +101,19 @@ def test_repeat_interval_and_acknowledgement() -> None:
     soon = T0 + timedelta(seconds=900)
     assert due_notifications([acked], history, {"am": 900.0}, [], soon, TIMING)
     assert not due_notifications([acked], history, {"am": 900.0}, [], soon - timedelta(seconds=1), TIMING)
+
+
+def test_a_page_sent_before_the_culprit_was_known_is_followed_by_one_naming_it() -> None:
+    unknown = replace(cond(), root_cause=RootCause("unknown", "embedder", None, None, "?", 0.0, "i1"))
+    (ep,) = advance({}, [unknown], T0, TIMING)
+    history = {ep.key: [replace(_sent(ep, "slack", "firing", T0), culprit="unknown")]}
+    at = T0 + timedelta(seconds=20)
+    assert due_notifications([ep], history, {"slack": None}, [], at, TIMING) == []
+    named = Episode(replace(ep.alert, root_cause=cond().root_cause), ep.last_active_at)
+    (again,) = due_notifications([named], history, {"slack": None}, [], at, TIMING)
+    assert again[0].root_cause is not None and again[0].root_cause.culprit == "process:node1/4242"
+    history[ep.key].append(replace(_sent(ep, "slack", "firing", at), culprit="process:node1/4242"))
+    assert due_notifications([named], history, {"slack": None}, [], at, TIMING) == []
 
 
 def test_failed_delivery_is_retried_with_backoff() -> None:

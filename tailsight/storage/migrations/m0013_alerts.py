@@ -48,7 +48,8 @@ State LowCardinality(String),
 At DateTime64(3, 'UTC'),
 Ok UInt8,
 Error String,
-Attempt UInt16
+Attempt UInt16,
+Culprit String
 """,
     order_by="(Fingerprint, StartsAt, At)",
     shard_key="cityHash64(Fingerprint)",

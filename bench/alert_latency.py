@@ -2,9 +2,10 @@
 
 The simulator streams a fleet live (real time, not backfill) into ``tailsight up`` with
 an SLO on every service and every notifier type pointed at local peers; faults of every
-incident kind are injected one after another. For each, the latency is the time from the
-fault's onset to the first webhook notification (Alertmanager webhook v4) of an affected
-service whose ``culprit`` label is the fault's culprit (or an equally right entity).
+incident kind are injected two at a time, on services no other fault of the pair hurts
+(each service has its own alert). For each, the latency is the time from the fault's
+onset to the first webhook notification (Alertmanager webhook v4) of an affected service
+whose ``culprit`` label is the fault's culprit (or an equally right entity).
 
 It prints the median and max seconds, per fault kind, and the ratio to a Prometheus +
 Alertmanager pipeline's floor: 1 m scrape + 1 m rule evaluation + 30 s group wait = 150 s.
@@ -27,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tailsight.sim.demo import DEMO_FLEET  # noqa: E402
-from tailsight.sim.faults import INCIDENT_KINDS  # noqa: E402
+from tailsight.sim.faults import INCIDENT_KINDS, Fault  # noqa: E402
 from tests.alerts.live import LiveFleet, Peers, wait_for, write_config, write_slos  # noqa: E402
 from tests.conftest import UpProcess  # noqa: E402
 
@@ -57,10 +58,11 @@ def main() -> int:
             fleet = LiveFleet(DEMO_FLEET, f"http://127.0.0.1:{up.otlp_http_port}", baseline_s=1800)
             fleet.start()
             time.sleep(30)  # the baseline analysed before the first fault
-            for i in range(args.faults):
-                kind = INCIDENT_KINDS[i % len(INCIDENT_KINDS)]
-                rows.append(_one_fault(fleet, peers, kind, f"f{i + 1}", args.timeout))
-                print(_row(*rows[-1]), file=sys.stderr)
+            kinds = [INCIDENT_KINDS[i % len(INCIDENT_KINDS)] for i in range(args.faults)]
+            for i in range(0, len(kinds), 2):
+                for row in _fault_pair(fleet, peers, kinds[i : i + 2], i, args.timeout):
+                    rows.append(row)
+                    print(_row(*row), file=sys.stderr)
                 if fleet.error is not None:
                     raise fleet.error
         finally:
@@ -71,41 +73,63 @@ def main() -> int:
     return _report(rows)
 
 
-def _one_fault(
-    fleet: LiveFleet, peers: Peers, kind: str, fid: str, timeout: float
-) -> tuple[str, float | None, str]:
+def _hurt(want: dict[str, object]) -> set[str]:
+    return set(want["affected_services"]) | set(want["upstream_services"])  # type: ignore[arg-type]
+
+
+def _fault_pair(
+    fleet: LiveFleet, peers: Peers, kinds: list[str], first: int, timeout: float
+) -> list[tuple[str, float | None, str]]:
+    """Inject ``kinds`` at once (their services disjoint), time each to its right page."""
     before = len(peers.of("webhook"))
-    fault, want = fleet.inject(kind, 600, fid, intensity=1.0)
-    good = {f"{e['type']}:{e['id']}" for e in [want["culprit"], *want["accepted"]] if e}
-    hurt = set(want["affected_services"]) | set(want["upstream_services"])
-    found: list[tuple[float, str]] = []
+    injected: list[tuple[Fault, set[str], set[str]]] = []
+    taken: set[str] = set()
+    for n, kind in enumerate(kinds):
+        for _ in range(50):  # a target whose services no other fault of the pair hurts
+            fault, want = fleet.draw(kind, 600, f"f{first + n + 1}", intensity=1.0)
+            if not _hurt(want) & taken:
+                break
+        taken |= _hurt(want)
+        good = {f"{e['type']}:{e['id']}" for e in [want["culprit"], *want["accepted"]] if e}
+        injected.append((fault, good, _hurt(want)))
+    for fault, _, _ in injected:
+        fleet.sim.engine.add_fault(replace(fault, start=time.time(), end=time.time() + 600))
+    started = {f.id: time.time() for f, _, _ in injected}
+    found: dict[str, list[tuple[float, str]]] = {f.id: [] for f, _, _ in injected}
 
     def paged() -> bool:
-        for r in peers.of("webhook")[before:]:
-            for a in r.body["alerts"]:
-                if a["status"] == "firing" and a["labels"]["service"] in hurt:
-                    found.append((r.at, a["labels"].get("culprit", "-")))
-        return any(c in good for _, c in found)
+        for fault, _, hurt in injected:
+            found[fault.id] = [
+                (r.at, a["labels"].get("culprit", "-"))
+                for r in peers.of("webhook")[before:]
+                for a in r.body["alerts"]
+                if a["status"] == "firing" and a["labels"]["service"] in hurt
+            ]
+        return all(any(c in good for _, c in found[f.id]) for f, good, _ in injected)
 
     wait_for(paged, timeout, poll_s=0.2)
-    right = [at for at, c in found if c in good]
-    latency = min(right) - fault.start if right else None
-    first = min(found)[1] if found else "no page"
-    # End the fault now and let its alerts resolve before the next one.
+    rows = []
+    for fault, good, _ in injected:
+        right = [at for at, c in found[fault.id] if c in good]
+        latency = min(right) - started[fault.id] if right else None
+        first_named = min(found[fault.id])[1] if found[fault.id] else "no page"
+        rows.append((fault.kind, latency, first_named))
+    # End the faults now and let their alerts resolve before the next pair.
     engine = fleet.sim.engine
-    engine.faults = [replace(f, end=time.time()) if f.id == fault.id else f for f in engine.faults]
+    ids = {f.id for f, _, _ in injected}
+    engine.faults = [replace(f, end=time.time()) if f.id in ids else f for f in engine.faults]
     resolved_from = len(peers.of("webhook"))
-    wait_for(
-        lambda: any(
-            a["status"] == "resolved"
-            for r in peers.of("webhook")[resolved_from:]
-            for a in r.body["alerts"]
+    if any(found.values()):
+        wait_for(
+            lambda: any(
+                a["status"] == "resolved"
+                for r in peers.of("webhook")[resolved_from:]
+                for a in r.body["alerts"]
+            ),
+            240,
         )
-        or not found,
-        240,
-    )
     time.sleep(20)
-    return kind, latency, first
+    return rows
 
 
 def _row(kind: str, latency: float | None, first: str) -> str:

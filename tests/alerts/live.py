@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -162,15 +162,22 @@ class LiveFleet:
         except BaseException as exc:  # noqa: BLE001 - reported by the caller
             self.error = exc
 
-    def inject(self, kind: str, duration_s: float, fid: str, **changes: Any) -> tuple[Fault, dict[str, Any]]:
-        """A fault of ``kind`` starting now; returns it with its ground truth."""
-        from dataclasses import replace
-
+    def draw(
+        self, kind: str, duration_s: float, fid: str, **changes: Any
+    ) -> tuple[Fault, dict[str, Any]]:
+        """A fault of ``kind`` on a random target, starting now, with its ground truth."""
         fault = random_fault(kind, self.sim.fleet, self.rng, time.time(), duration_s, fid)
         if changes:
             fault = replace(fault, **changes)
-        self.sim.engine.add_fault(fault)
         return fault, truth(fault, self.sim.fleet)
+
+    def inject(
+        self, kind: str, duration_s: float, fid: str, **changes: Any
+    ) -> tuple[Fault, dict[str, Any]]:
+        """A fault of ``kind`` starting now, injected; returns it with its ground truth."""
+        fault, want = self.draw(kind, duration_s, fid, **changes)
+        self.sim.engine.add_fault(fault)
+        return fault, want
 
     def stop(self) -> None:
         self._stop.set()

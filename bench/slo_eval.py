@@ -184,7 +184,7 @@ def insert_cost(spec: object, start: int, minutes: float, spans_per_window: floa
         finally:
             store.close()
     print(
-        f"insert of {spans:,} spans ({len(batches)} inserts): {cost[True]:.1f} µs CPU a span with the SLO rollup, "
+        f"insert of {spans:,} spans ({len(batches)} insert(s)): {cost[True]:.1f} µs CPU a span with the SLO rollup, "
         f"{cost[False]:.1f} without; the rollup adds {cost[True] - cost[False]:.1f} µs a span"
     )
 

@@ -13,7 +13,9 @@ Then, per cycle, with the CPU time of this process (chDB's threads included):
    per distinct selector, summing every window in one scan of the longest);
 3. the evaluation again after ``--history-days`` of rollup history is added (the
    simulated rollup copied back in time: 10 s rows for the last 3 days, hours before),
-   which is what a cycle reads once the store is full; limit 1 s of CPU.
+   which is what a cycle reads once the store is full; limit 1 s of CPU;
+4. what the rollup costs at insert: the same decoded spans inserted into a store with
+   the rollup's views and into one without them (``--insert-minutes`` of the fleet).
 """
 
 from __future__ import annotations
@@ -33,10 +35,13 @@ sys.path.insert(0, str(REPO))
 from bench.analysis import fleet_spec  # noqa: E402
 from tailsight.alerts.evaluate import evaluate_slos, slo_window_start, window_end  # noqa: E402
 from tailsight.alerts.slo import DEFAULT_RULES, Slo, SpanSelector  # noqa: E402
+from tailsight.pipeline.batch import TableBatch  # noqa: E402
+from tailsight.pipeline.decode_traces import decode_traces  # noqa: E402
 from tailsight.sim.fleet import build_fleet  # noqa: E402
-from tailsight.sim.scenario import Scenario  # noqa: E402
+from tailsight.sim.scenario import Scenario, Simulation  # noqa: E402
 from tailsight.storage import Store, open_store  # noqa: E402
 from tailsight.storage.migrations import migrate  # noqa: E402
+from tailsight.storage.migrations.m0007_slo_rollup import TIERS  # noqa: E402
 from tailsight.storage.slo_queries import raw_span_window_counts  # noqa: E402
 from tests.alerts.simspans import store_sim_spans  # noqa: E402
 from tests.timebase import recent_noon  # noqa: E402
@@ -148,6 +153,42 @@ def add_history(store: Store, start: int, end: int, days: int) -> int:
     return int(store.rows("SELECT count() FROM tailsight_slo_10s")[0][0])
 
 
+def insert_cost(spec: object, start: int, minutes: float, spans_per_window: float) -> None:
+    """CPU per span of inserting the same spans with and without the SLO rollup's views."""
+    scenario = Scenario(
+        4, start, minutes * 60, spec, (), spans_per_window=spans_per_window, name="slo-insert"
+    )  # type: ignore[arg-type]
+    sim = Simulation(scenario)
+    # Inserts of up to 40,000 spans, as the ingest writer inserts a spool segment.
+    batches: list[TableBatch] = []
+    for batch in sim.batches(scenario.end, 6, metric_every=10**9):
+        for table in decode_traces(batch.spans).batches if batch.spans is not None else ():
+            if batches and batches[-1].rows < 40_000:
+                batches[-1].extend(table)
+            else:
+                batches.append(table)
+    spans = sum(t.rows for t in batches)
+    cost = {}
+    for views in (True, False):
+        data = Path(tempfile.mkdtemp(prefix="bench-slo-insert-"))
+        store = open_store(f"chdb://{data / 'store'}")
+        try:
+            migrate(store, 30)
+            if not views:
+                for _, name in reversed(TIERS):
+                    store.command(f"DROP VIEW IF EXISTS {name}_mv")
+            c = time.process_time()
+            for table in batches:
+                store.insert_columns(table.table, table.columns, list(table.names))
+            cost[views] = (time.process_time() - c) / spans * 1e6
+        finally:
+            store.close()
+    print(
+        f"insert of {spans:,} spans ({len(batches)} insert(s)): {cost[True]:.1f} µs CPU a span with the SLO rollup, "
+        f"{cost[False]:.1f} without; the rollup adds {cost[True] - cost[False]:.1f} µs a span"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--leaves", type=int, default=14)
@@ -157,6 +198,9 @@ def main() -> int:
     parser.add_argument("--slos", type=int, default=100)
     parser.add_argument("--cycles", type=int, default=5)
     parser.add_argument("--history-days", type=int, default=28)
+    parser.add_argument(
+        "--insert-minutes", type=float, default=2.0, help="simulated minutes for the insert cost"
+    )
     args = parser.parse_args()
     spec = fleet_spec(args.leaves, args.nodes_per_leaf)
     fleet = build_fleet(spec, 3)
@@ -222,6 +266,8 @@ def main() -> int:
             )
     finally:
         store.close()
+    if args.insert_minutes:
+        insert_cost(spec, start, args.insert_minutes, args.spans_per_window)
     return 0
 
 

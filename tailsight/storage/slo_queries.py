@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from tailsight.storage.migrations.m0007_slo_rollup import ADJUSTED_COUNT, FAILED, TIERS
 from tailsight.storage.store import Store
 
-HOUR_S = 3600
-ROLLUP_S = 10
+ROLLUP_S = TIERS[0][0]
 
 
 @dataclass(frozen=True)
@@ -37,14 +37,17 @@ class SpanCounts:
     weights: np.ndarray
 
 
-def _plan(start: int, end: int) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
-    """10 s ranges and the whole-hour range that together cover ``[start, end)`` exactly."""
-    first_hour = -(-start // HOUR_S) * HOUR_S
-    last_hour = end // HOUR_S * HOUR_S
-    if first_hour >= last_hour:
-        return [(start, end)], None
-    fine = [(a, b) for a, b in ((start, first_hour), (last_hour, end)) if a < b]
-    return fine, (first_hour, last_hour)
+def _cover(start: int, end: int, tiers: int = len(TIERS)) -> list[tuple[int, int, int]]:
+    """(tier, start, end) ranges that cover ``[start, end)`` exactly, coarsest in the middle."""
+    if start >= end:
+        return []
+    if tiers == 1:
+        return [(0, start, end)]
+    step = TIERS[tiers - 1][0]
+    lo, hi = -(-start // step) * step, end // step * step
+    if lo >= hi:
+        return _cover(start, end, tiers - 1)
+    return [*_cover(start, lo, tiers - 1), (tiers - 1, lo, hi), *_cover(hi, end, tiers - 1)]
 
 
 def _merged(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -62,46 +65,41 @@ def span_window_counts(
 ) -> list[SpanCounts]:
     """Per service, operation and window ``[starts[i], end)``: counts and latency histograms.
 
-    Every window is read from whole hours of ``tailsight_slo_1h`` plus the 10 s rows of
-    its ragged ends, all windows in one query; ``start``/``end`` are multiples of 10 s.
+    Every window is read from the coarsest rollup tiers that fit it (days, hours, then
+    5 min and 10 s rows at its ragged ends), all windows in one query; ``start``/``end``
+    are multiples of 10 s.
     The query aggregates each row once, into the disjoint segments the windows' ranges
     cut time into; a window then holds several rows per (service, operation), one per
     segment it covers (``SpanCounts`` shared between windows), which callers sum.
     """
-    fine: list[tuple[int, int, int]] = []  # (window, start, end)
-    coarse: list[tuple[int, int, int]] = []
+    per_tier: list[list[tuple[int, int, int]]] = [[] for _ in TIERS]  # (window, start, end)
     for i, start in enumerate(starts):
-        pieces, hours = _plan(start, end)
-        fine.extend((i, a, b) for a, b in pieces)
-        if hours:
-            coarse.append((i, *hours))
+        for tier, a, b in _cover(start, end):
+            per_tier[tier].append((i, a, b))
     if not services:
         return []
     params: dict[str, object] = {"services": list(services)}
     parts = []
-    cuts: dict[str, list[int]] = {}
-    for table, ranges, name in (
-        ("tailsight_slo_10s", fine, "f"),
-        ("tailsight_slo_1h", coarse, "c"),
-    ):
+    cuts: dict[int, list[int]] = {}
+    for tier, ranges in enumerate(per_tier):
         if not ranges:
             continue
         union = _merged([(a, b) for _, a, b in ranges])
         where = " OR ".join(
-            f"(Window >= toDateTime({{{name}{k}a:UInt32}}) "
-            f"AND Window < toDateTime({{{name}{k}b:UInt32}}))"
+            f"(Window >= toDateTime({{t{tier}r{k}a:UInt32}}) "
+            f"AND Window < toDateTime({{t{tier}r{k}b:UInt32}}))"
             for k in range(len(union))
         )
         for k, (a, b) in enumerate(union):
-            params[f"{name}{k}a"], params[f"{name}{k}b"] = a, b
-        cuts[name] = sorted({t for _, a, b in ranges for t in (a, b)})
-        params[f"{name}cuts"] = cuts[name]
+            params[f"t{tier}r{k}a"], params[f"t{tier}r{k}b"] = a, b
+        cuts[tier] = sorted({t for _, a, b in ranges for t in (a, b)})
+        params[f"t{tier}cuts"] = cuts[tier]
         # The segment of a row: how many cuts lie at or before its window.
         parts.append(
             f"""
-            SELECT '{name}' AS tier, Service, Operation, Requests, Failures, Latency,
-                   arrayCount(c -> c <= toUInt32(Window), {{{name}cuts:Array(UInt32)}}) AS seg
-            FROM {table}
+            SELECT {tier} AS tier, Service, Operation, Requests, Failures, Latency,
+                   arrayCount(c -> c <= toUInt32(Window), {{t{tier}cuts:Array(UInt32)}}) AS seg
+            FROM {TIERS[tier][1]}
             WHERE Service IN {{services:Array(String)}} AND ({where})
             """
         )
@@ -111,11 +109,10 @@ def span_window_counts(
         GROUP BY tier, Service, Operation, seg
     """
     out: list[SpanCounts] = []
-    ranges_of = {"f": fine, "c": coarse}
     for tier, *row in store.rows(sql, params):
         counts = _counts(row)
         seg_start, seg_end = cuts[tier][counts.window - 1], cuts[tier][counts.window]
-        for i, a, b in ranges_of[tier]:
+        for i, a, b in per_tier[tier]:
             if a <= seg_start and seg_end <= b:
                 out.append(replace(counts, window=i))
     return out
@@ -126,11 +123,12 @@ def span_series_counts(
 ) -> list[SpanCounts]:
     """Per service, operation and ``step_s`` bucket of ``[start, end)``: counts and histogram.
 
-    ``window`` is the bucket's unix start. Whole-hour steps aligned to the hour read the
-    hourly rollup.
+    ``window`` is the bucket's unix start. The coarsest rollup tier whose step divides
+    ``step_s`` and ``start`` is read (daily points of whole UTC days read days).
     """
-    hourly = step_s % HOUR_S == 0 and start % HOUR_S == 0
-    table = "tailsight_slo_1h" if hourly else "tailsight_slo_10s"
+    table = next(
+        name for seconds, name in reversed(TIERS) if step_s % seconds == 0 and start % seconds == 0
+    )
     sql = f"""
         SELECT Service, Operation,
                {{start:UInt32}} + intDiv(toUInt32(Window) - {{start:UInt32}}, {{step:UInt32}}) * {{step:UInt32}} AS b,
@@ -252,8 +250,6 @@ def raw_span_window_counts(
     What evaluation would cost without the rollup: one scan of the longest window per
     selector (``bench/slo_eval.py`` compares the two).
     """
-    from tailsight.storage.migrations.m0007_slo_rollup import ADJUSTED_COUNT, FAILED
-
     conditions = ["ServiceName = {service:String}", "SpanKind = 'Server'"]
     params: dict[str, object] = {
         "service": service,

@@ -8,6 +8,7 @@ person computes from the counts: (bad / total) / (1 - target).
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from tailsight.alerts.burnrate import breached_rules, burn_rate, rule_breached
-from tailsight.alerts.evaluate import evaluate_slos, histogram_increments, window_end
+from tailsight.alerts.evaluate import evaluate_slos, histogram_increments, period_start, window_end
 from tailsight.alerts.slo import (
     DEFAULT_RULES,
     MetricSelector,
@@ -244,3 +245,30 @@ def test_histogram_increments_delta_and_drop() -> None:
     assert good.tolist() == [4, 4, 1, 6, 2]
     _, _, late = histogram_increments(points, first_start=6.0)
     assert late.tolist() == [0, 5, 3, 7, 2]  # its base before the data read: not counted
+
+
+def test_calendar_periods_start_in_their_time_zone() -> None:
+    at = datetime(2026, 11, 18, 2, 30, tzinfo=UTC)  # a Wednesday
+    assert period_start(at, "d") == datetime(2026, 11, 18, tzinfo=UTC)
+    assert period_start(at, "w") == datetime(2026, 11, 16, tzinfo=UTC)
+    assert period_start(at, "M") == datetime(2026, 11, 1, tzinfo=UTC)
+    assert period_start(at, "Q") == datetime(2026, 10, 1, tzinfo=UTC)
+    assert period_start(at, "Y") == datetime(2026, 1, 1, tzinfo=UTC)
+    # Paris is UTC+1 in November; its October began at UTC+2 (summer time).
+    assert period_start(at, "M", "Europe/Paris") == datetime(2026, 10, 31, 23, tzinfo=UTC)
+    assert period_start(at, "Q", "Europe/Paris") == datetime(2026, 9, 30, 22, tzinfo=UTC)
+    assert period_start(
+        datetime(2026, 11, 30, 23, 30, tzinfo=UTC), "M", "Europe/Paris"
+    ) == datetime(2026, 11, 30, 23, tzinfo=UTC)
+
+
+def test_calendar_slo_counts_from_the_start_of_its_period(store: Store) -> None:
+    day_start = END // 86400 * 86400
+    insert(
+        store, spans(day_start - 10, 100, 100) + spans(day_start, 100, 1) + spans(END - 30, 100, 1)
+    )
+    slo = replace(availability(), rolling=False, window_s=86400, window_text="1d", calendar="d")
+    (status,) = evaluate_slos(store, [slo], NOW)
+    assert status.window_start == datetime.fromtimestamp(day_start, UTC)
+    assert status.window_requests == 200 and status.sli == pytest.approx(0.99)
+    assert status.to_json()["window"] == "1d" and status.to_json()["rolling"] is False

@@ -33,7 +33,9 @@ def filled(store: Store) -> Store:
 
 
 def raw(store: Store, sel: SpanSelector, start: int, end: int) -> float:
-    return raw_span_counts(store, sel.service, sel.operation, sel.max_duration_ms, sel.ok, start, end)
+    return raw_span_counts(
+        store, sel.service, sel.operation, sel.max_duration_ms, sel.ok, start, end
+    )
 
 
 def test_rollup_counts_match_raw_spans(filled: Store) -> None:
@@ -69,6 +71,17 @@ def test_rollup_counts_match_raw_spans(filled: Store) -> None:
             assert error_pp <= 0.1, (service, start, error_pp)
             checked += 1
     assert checked == 8
+    # Windows ending a day later: whole UTC days from the daily tier, 5 min and 10 s edges.
+    later = START + 86400 + 600
+    starts = [later - 2 * 86400, START + 130, START - 3590, START + 1210]
+    rows = span_window_counts(store, ["reranker"], starts, later)
+    for i, start in enumerate(starts):
+        group = [r for r in rows if r.window == i]
+        for sel in (
+            SpanSelector("reranker"),
+            SpanSelector("reranker", max_duration_ms=round_ms, ok=True),
+        ):
+            assert count_spans(group, sel) == pytest.approx(raw(store, sel, start, later), rel=1e-9)
     # The surge made some requests slow: the threshold is not trivially met by all.
     slow = raw(store, SpanSelector("llm-gateway", max_duration_ms=round_ms), START, end)
     assert slow < raw(store, SpanSelector("llm-gateway"), START, end)
@@ -94,3 +107,13 @@ def test_evaluation_and_series_agree_with_raw_spans(filled: Store) -> None:
         assert t == pytest.approx(raw(store, total, lo, lo + 300))
         assert g == pytest.approx(raw(store, good, lo, lo + 300))
     assert sum(t for _, _, t in series) == pytest.approx(status.requests["30m"])
+    day = START - 43200  # midnight UTC: daily points read the daily tier
+    daily = sli_series(
+        store,
+        slo,
+        datetime.fromtimestamp(day, UTC),
+        datetime.fromtimestamp(day + 2 * 86400, UTC),
+        86400,
+    )
+    assert [t for _, _, t in daily] == pytest.approx([raw(store, total, day, day + 86400), 0.0])
+    assert daily[0][1] == pytest.approx(raw(store, good, day, day + 86400))

@@ -2,9 +2,10 @@
 
 SLO evaluation reads this instead of raw spans (issue 14: 100 SLOs over a 1,000-GPU fleet
 in well under a second a cycle). ``tailsight_slo_10s`` is filled at insert by a
-materialized view on ``otel_traces`` (server spans, CONTRACT §2); ``tailsight_slo_1h``
-by a view on that table, so windows of days read hours, and only their ragged ends
-read 10 s rows.
+materialized view on ``otel_traces`` (server spans, CONTRACT §2); coarser tiers
+(``tailsight_slo_5m``, ``_1h``, ``_1d``) each by a view on the tier below, so a window of
+days reads days and hours, and only its ragged ends read 5 min and 10 s rows
+(``TIERS``; ``storage.slo_queries`` plans the cover).
 
 Counts are *adjusted* counts: a span sampled with probability ``p`` stands for ``1/p``
 requests. ``p`` comes from the span's W3C ``tracestate``, OpenTelemetry's ``ot`` entry:
@@ -46,8 +47,15 @@ def _rollup(name: str, partition_by: str) -> Table:
     )
 
 
+# (seconds, table) from the finest; each step divides the next, and days are UTC days.
+TIERS: tuple[tuple[int, str], ...] = (
+    (10, "tailsight_slo_10s"),
+    (300, "tailsight_slo_5m"),
+    (3600, "tailsight_slo_1h"),
+    (86400, "tailsight_slo_1d"),
+)
+
 SLO_10S = _rollup("tailsight_slo_10s", "toDate(Window)")
-SLO_1H = _rollup("tailsight_slo_1h", "toYYYYMM(Window)")
 
 # The adjusted count of a span from its tracestate, and CONTRACT §2's failure rule, as
 # expressions of one ``otel_traces`` row (``storage.slo_queries`` counts raw spans with them).
@@ -95,19 +103,25 @@ GROUP BY Service, Operation, Window
 """,
 )
 
-SLO_1H_MV = MaterializedView(
-    name="tailsight_slo_1h_mv",
-    source="tailsight_slo_10s",
-    target="tailsight_slo_1h",
-    select="""
-SELECT Service, Operation, toStartOfHour(Window) AS Window,
+
+def _coarser(seconds: int, name: str, source: str) -> MaterializedView:
+    return MaterializedView(
+        name=f"{name}_mv",
+        source=source,
+        target=name,
+        select=f"""
+SELECT Service, Operation, toStartOfInterval(Window, toIntervalSecond({seconds}), 'UTC') AS Window,
     sum(Requests) AS Requests,
     sum(Failures) AS Failures,
     sum(Spans) AS Spans,
     sumMap(Latency) AS Latency
-FROM {source}
+FROM {{source}}
 GROUP BY Service, Operation, Window
 """,
-)
+    )
 
-OBJECTS: list[SchemaObject] = [SLO_10S, SLO_1H, SLO_10S_MV, SLO_1H_MV]
+
+OBJECTS: list[SchemaObject] = [SLO_10S, SLO_10S_MV]
+for (_, _finer), (_seconds, _name) in zip(TIERS, TIERS[1:], strict=False):
+    OBJECTS.append(_rollup(_name, "toDate(Window)" if _seconds < 3600 else "toYYYYMM(Window)"))
+    OBJECTS.append(_coarser(_seconds, _name, _finer))

@@ -16,7 +16,7 @@ Two SLOs per service (latency and availability) make 50. The figure is the wall 
 30 s, and the floor the same run measures is the engine's time to read the rollup rows
 and spans the report reads (one aggregate over each), which no report can beat.
 
-    .venv/bin/python bench/report.py [--gpus 1000] [--spans-per-s 12] [--incidents 300]
+    .venv/bin/python bench/report.py [--gpus 1000] [--spans-per-s 1] [--incidents 300] [--days 7]
         [--keep DIR]
 """
 
@@ -200,7 +200,7 @@ def floor_s(store: Store, week: IsoWeek) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gpus", type=int, default=1000)
-    parser.add_argument("--spans-per-s", type=float, default=12.0)
+    parser.add_argument("--spans-per-s", type=float, default=1.0)
     parser.add_argument("--incidents", type=int, default=300)
     parser.add_argument(
         "--days", type=int, default=7, help="days of the week with GPU and host series (fill time)"

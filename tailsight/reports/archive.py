@@ -8,15 +8,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tailsight.alerts.slo import Slo
 from tailsight.reports.build import AlertSource, Progress, SliSource, build_report
-from tailsight.reports.charts import Chart
 from tailsight.reports.model import WeeklyReport
-from tailsight.reports.render import render_html, render_pdf, report_charts
 from tailsight.reports.week import IsoWeek
 from tailsight.storage.store import Store
+
+if TYPE_CHECKING:  # matplotlib and WeasyPrint load on the first report, not with `up`
+    from tailsight.reports.charts import Chart
 
 _NAME = re.compile(r"^(\d{4}-W\d{2})\.(html|pdf)$")
 
@@ -42,6 +43,8 @@ def render_report(
     now: datetime | None = None,
 ) -> RenderedReport:
     """Build and render one week's report in the formats asked for."""
+    from tailsight.reports.render import render_html, render_pdf, report_charts
+
     say = progress or (lambda _m: None)
     report = build_report(
         store, slos, week, now or datetime.now(UTC), sli_source, alert_source, progress

@@ -1,9 +1,9 @@
 """Builds a :class:`WeeklyReport` from the store: incidents, SLO budgets and GPU time.
 
-What the report cannot read from the store itself comes in as parameters: the SLI counts
-(``sli_source``, by default the SLO evaluator's ``sli_series``, which reads the SLO
-rollup) and the history of burn-rate alerts (``alert_source``, by default the alert
-episodes the store keeps).
+Two inputs come in as parameters: the SLI counts (``sli_source``, by default
+:class:`~tailsight.reports.sli.BatchedSli`: the SLO rollup as the evaluator's
+``sli_series`` reads it, one query a range for all SLOs) and the history of burn-rate
+alerts (``alert_source``, by default the alert episodes the store keeps).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from tailsight.alerts.evaluate import sli_series, slo_window_start
+from tailsight.alerts.evaluate import slo_window_start
 from tailsight.alerts.model import Alert
 from tailsight.alerts.slo import Slo
 from tailsight.model import Incident
@@ -27,13 +27,14 @@ from tailsight.reports.model import (
     SloSection,
     WeeklyReport,
 )
+from tailsight.reports.sli import BatchedSli
 from tailsight.reports.week import IsoWeek
 from tailsight.storage.alerts import alerts_between
 from tailsight.storage.incidents import list_incidents
 from tailsight.storage.store import Store
 
-FINE_STEP_S = 60  # the week's SLI buckets: incident shares are summed over these
-COARSE_STEP_S = 3600  # the window's SLI buckets: the burn-down is summed over these
+COARSE_STEP_S = 3600  # the window's SLI buckets: burn-down, days and week totals
+ROLLUP_S = 10  # incident intervals are widened to the SLO rollup's 10 s windows
 RECURRING_AT = 3  # the same culprit this many times in a week is called out
 
 Progress = Callable[[str], None]
@@ -48,17 +49,6 @@ class SliSource(Protocol):
 
 
 AlertSource = Callable[[datetime, datetime], Sequence[Alert]]
-
-
-def store_sli_source(store: Store) -> SliSource:
-    """SLI counts from the SLO rollup (:func:`tailsight.alerts.evaluate.sli_series`)."""
-
-    def source(
-        slo: Slo, start: datetime, end: datetime, step_s: int
-    ) -> list[tuple[datetime, float, float]]:
-        return sli_series(store, slo, start, end, step_s)
-
-    return source
 
 
 def incident_row(incident: Incident) -> IncidentRow:
@@ -115,6 +105,18 @@ def window_bounds(slo: Slo, week: IsoWeek) -> tuple[datetime, datetime]:
     return datetime.fromtimestamp(start, week.end.tzinfo), week.end
 
 
+def incident_bad(sli: SliSource, slo: Slo, row: IncidentRow, week_end: datetime) -> float:
+    """Bad events of ``slo`` from the incident's start to its end, on 10 s boundaries."""
+    lo = int(row.start.timestamp()) // ROLLUP_S * ROLLUP_S
+    hi = -(-int((row.end or week_end).timestamp()) // ROLLUP_S) * ROLLUP_S
+    if hi <= lo:
+        return 0.0
+    start = datetime.fromtimestamp(lo, week_end.tzinfo)
+    buckets = sli(slo, start, datetime.fromtimestamp(hi, week_end.tzinfo), hi - lo)
+    good, total = budget.totals(buckets)
+    return total - good
+
+
 def slo_section(
     slo: Slo,
     week: IsoWeek,
@@ -124,10 +126,11 @@ def slo_section(
 ) -> SloSection:
     """One SLO's figures over the week and over its window ending at the week's end."""
     window_start, _ = window_bounds(slo, week)
+    # Hourly buckets over the window give the burn-down, the week's days and its totals
+    # (local days start on the hour); each incident's interval is read as one bucket.
     coarse = list(sli(slo, window_start, week.end, COARSE_STEP_S))
-    fine = list(sli(slo, week.start, week.end, FINE_STEP_S))
     good_w, total_w = budget.totals(coarse)
-    good_wk, total_wk = budget.totals(fine)
+    good_wk, total_wk = budget.totals(coarse, week.start, week.end)
     allowed = budget.budget_events(slo.target, total_w)
     bad_week = total_wk - good_wk
     consumed = budget.share(bad_week, allowed)
@@ -143,8 +146,7 @@ def slo_section(
     for row in incidents:
         if row.service != slo.service:
             continue
-        begin = row.start - timedelta(seconds=row.start.timestamp() % FINE_STEP_S)
-        bad = budget.bad_between(fine, begin, row.end or week.end)
+        bad = incident_bad(sli, slo, row, week.end)
         if bad > 0:
             shares.append(IncidentShare(row, bad, budget.share(bad, allowed)))
     shares.sort(key=lambda s: -s.share)
@@ -162,7 +164,7 @@ def slo_section(
         consumed_week=consumed,
         consumed_previous_week=consumed_prev,
         remaining=remaining,
-        days=tuple(budget.daily(fine, week.days(), week.end)),
+        days=tuple(budget.daily(coarse, week.days(), week.end)),
         burn_down=tuple(budget.burn_down(coarse, slo.target, day_edges, week.end)),
         window_start=window_start,
         window_end=week.end,
@@ -182,7 +184,7 @@ def build_report(
 ) -> WeeklyReport:
     """The report of ``week``; ``progress`` hears one line per step of a long generation."""
     say = progress or (lambda _msg: None)
-    sli = sli_source or store_sli_source(store)
+    sli = sli_source or BatchedSli(store, slos)
     say(f"incidents of {week}")
     rows = week_incidents(store, week)
     previous = Counter(r.kind for r in week_incidents(store, week.previous()))

@@ -12,15 +12,18 @@ import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import make_msgid
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from tailsight.reports.archive import RenderedReport
-from tailsight.reports.charts import Chart
-from tailsight.reports.render import render_html
+if TYPE_CHECKING:
+    from tailsight.reports.archive import RenderedReport
+    from tailsight.reports.charts import Chart
 
 
 def report_message(rendered: RenderedReport, sender: str, to: Sequence[str]) -> EmailMessage:
     """The email of a report: text, HTML with inline charts, and the PDF attached."""
+    from tailsight.reports.render import render_html
+
     report = rendered.report
     counts = report.status_counts()
     msg = EmailMessage()

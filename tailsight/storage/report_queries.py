@@ -22,20 +22,24 @@ IDLE_BELOW = 0.05
 def gpu_time_by_state(store: Store, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """Per GPU (host, ``hw.id``): seconds busy, underutilized and idle, and its mean utilization.
 
-    Each 10 s rollup window with a ``hw.gpu.utilization`` point counts 10 s in the state
-    its mean utilization falls in; windows without data count nowhere.
+    Each rollup row (a series' 10 s window) with a ``hw.gpu.utilization`` point counts
+    10 s in the state its mean utilization falls in; windows without data count nowhere.
+    Rows are classified one by one, without first merging each series' window: that
+    merge cost ten times the rest (7 s of CPU a day of a 1,000-GPU fleet, against 0.7 s;
+    bench/report.py). A window whose points arrived in two inserts is two rows until the
+    engine merges the parts, minutes later, so only the last minutes before a merge could
+    count twice; a past week's parts are merged.
     """
     sql = """
-        SELECT Host, hw, 10 * countIf(u >= {busy:Float64}) AS busy_s,
-               10 * countIf(u >= {idle:Float64} AND u < {busy:Float64}) AS under_s,
-               10 * countIf(u < {idle:Float64}) AS idle_s, avg(u) AS mean_u
-        FROM (
-            SELECT Host, Attributes['hw.id'] AS hw, Window, sum(Total) / sum(Points) AS u
-            FROM tailsight_metrics_10s
-            WHERE MetricName = 'hw.gpu.utilization'
-              AND Window >= toDateTime({start:DateTime64(3)}) AND Window < {end:DateTime64(3)}
-            GROUP BY Host, hw, Window
-        )
+        SELECT Host, Attributes['hw.id'] AS hw,
+               10 * countIf(Total >= {busy:Float64} * Points) AS busy_s,
+               10 * countIf(Total >= {idle:Float64} * Points AND Total < {busy:Float64} * Points)
+                   AS under_s,
+               10 * countIf(Total < {idle:Float64} * Points) AS idle_s,
+               sum(Total) / sum(Points) AS mean_u
+        FROM tailsight_metrics_10s
+        WHERE MetricName = 'hw.gpu.utilization' AND Points > 0
+          AND Window >= toDateTime({start:DateTime64(3)}) AND Window < {end:DateTime64(3)}
         GROUP BY Host, hw ORDER BY Host, hw
     """
     params = {"start": start, "end": end, "busy": BUSY_AT, "idle": IDLE_BELOW}

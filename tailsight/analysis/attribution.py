@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from tailsight.analysis import candidates as cand
+from tailsight.analysis import cpu, load
 from tailsight.analysis.evidence import Phases, change
 from tailsight.analysis.scoring import BlastRadius, score
 from tailsight.analysis.topology import Topology
@@ -104,10 +105,10 @@ def rank_causes(incident: Incident, frames: IncidentFrames, phases: Phases) -> t
     found = [
         *cand.network_congestion(topo, values, phases),
         *cand.gpu_neighbors(topo, values, phases),
-        *cand.cpu_neighbors(topo, values, phases),
-        *cand.cpu_saturation(topo, values, phases),
+        *cpu.cpu_neighbors(topo, values, phases),
+        *cpu.cpu_saturation(topo, values, phases),
         *cand.gpu_idle(topo, values, phases),
-        *cand.load_surge(topo, frames.requests, phases, frames.operations),
+        *load.load_surge(topo, frames.requests, phases, frames.operations),
     ]
     if frames.gaps is not None:
         # Reach: the spiking service's replicas, which made the calls.

@@ -279,85 +279,6 @@ def gpu_neighbors(topo: Topology, values: MetricFrames, phases: Phases) -> list[
     return out
 
 
-def cpu_neighbors(topo: Topology, values: MetricFrames, phases: Phases) -> list[Candidate]:
-    """Other processes on the service's nodes whose CPU use rose with the node's CPU pressure."""
-    out: list[Candidate] = []
-    for host in topo.hosts:
-        reach = frozenset(r.id for r in topo.replicas_on_host(host))
-        serving = {r.pid for r in topo.replicas_on_host(host)}
-        pressure = change_of(
-            _rows(values, "tailsight.host.pressure", host=host, resource="cpu"), phases
-        )
-        procs = _rows(values, "tailsight.process.cpu.utilization", host=host)
-        for pid, rows in procs.groupby("pid"):
-            if str(pid) in serving:
-                continue
-            ch = change_or_new(rows, procs, phases)
-            if ch is None or ch.delta < 0.15:
-                continue
-            pod, ns = str(rows["pod"].iloc[0] or ""), str(rows["namespace"].iloc[0] or "")
-            etype, eid = (
-                ("pod", f"{ns or 'default'}/{pod}") if pod else ("process", f"{host}/{pid}")
-            )
-            strength = min(3.0, ch.delta * 3.0)
-            ev = [_evidence("tailsight.process.cpu.utilization", eid, ch, "1")]
-            if pressure is not None:
-                ev.append(_evidence("tailsight.host.pressure", host, pressure, "1"))
-                strength += min(1.5, max(0.0, pressure.delta) * 3.0)
-            out.append(
-                Candidate(
-                    "noisy_neighbor",
-                    etype,
-                    eid,
-                    strength,
-                    reach,
-                    f"{eid} rose to {ch.during:.0%} CPU on {host} (was {ch.baseline:.0%})",
-                    tuple(ev),
-                )
-            )
-    return out
-
-
-def cpu_saturation(topo: Topology, values: MetricFrames, phases: Phases) -> list[Candidate]:
-    """The service's own serving process took much more of its node's CPU while latency rose.
-
-    The process (or its pod) is short of CPU by its own doing: its threads use up the
-    node's cores or its cgroup limit. Another process rising on the same node is a
-    neighbor instead (``cpu_neighbors``); where both rise, their strengths rank them.
-    """
-    out: list[Candidate] = []
-    for replica in topo.replicas:
-        rows = _rows(
-            values, "tailsight.process.cpu.utilization", host=replica.host, pid=replica.pid
-        )
-        ch = change_of(rows, phases)
-        if ch is None or ch.delta < 0.15:
-            continue
-        pod, ns = str(rows["pod"].iloc[0] or ""), str(rows["namespace"].iloc[0] or "")
-        etype, eid = ("pod", f"{ns or 'default'}/{pod}") if pod else ("process", replica.id)
-        strength = min(3.0, ch.delta * 3.0)
-        ev = [_evidence("tailsight.process.cpu.utilization", eid, ch, "1")]
-        pressure = change_of(
-            _rows(values, "tailsight.host.pressure", host=replica.host, resource="cpu"), phases
-        )
-        if pressure is not None:
-            ev.append(_evidence("tailsight.host.pressure", replica.host, pressure, "1"))
-            strength += min(1.5, max(0.0, pressure.delta) * 3.0)
-        out.append(
-            Candidate(
-                "cpu_saturation",
-                etype,
-                eid,
-                strength,
-                frozenset({replica.id}),
-                f"the serving process {eid} rose to {ch.during:.0%} of {replica.host}'s CPU "
-                f"(was {ch.baseline:.0%}): short of CPU by its own work",
-                tuple(ev),
-            )
-        )
-    return out
-
-
 def gpu_idle(topo: Topology, values: MetricFrames, phases: Phases) -> list[Candidate]:
     """The service's GPUs went idle while latency rose: the bottleneck sits before the GPU."""
     out: list[Candidate] = []
@@ -406,68 +327,6 @@ def gpu_idle(topo: Topology, values: MetricFrames, phases: Phases) -> list[Candi
     return out
 
 
-def mix_explains(operations: pd.DataFrame | None, phases: Phases, slower: float = 1.3) -> bool:
-    """Whether a change of the request mix, not its rate, explains the rise.
-
-    With two or more operations, a load surge slows each of them; when the operations
-    that carry the requests kept their own p99 (request-weighted rise under ``slower``)
-    the service got slower only because heavier operations became more common.
-    """
-    if operations is None or operations.empty or operations["operation"].nunique() < 2:
-        return False
-    rises, weights = [], []
-    for _, rows in operations.groupby("operation"):
-        series = rows.set_index("window")
-        p99 = change(series["p99_ms"], phases)
-        count = change(series["requests"].astype(float), phases)
-        if p99 is None or count is None or p99.baseline <= 0:
-            continue
-        rises.append(p99.during / p99.baseline)
-        weights.append(count.during)
-    if len(rises) < 2 or sum(weights) <= 0:
-        return False
-    return float(np.average(rises, weights=weights)) < slower
-
-
-def load_surge(
-    topo: Topology,
-    requests: pd.Series,
-    phases: Phases,
-    operations: pd.DataFrame | None = None,
-) -> list[Candidate]:
-    """The service's own request rate rose: ``requests`` is its request count per window.
-
-    Not when the rise is a change of mix (``mix_explains``): more requests of a slow
-    operation make the p99 rise without saturating anything.
-    """
-    ch = change(requests, phases)
-    if ch is None or ch.baseline <= 0 or ch.rise(0.0) < 1.25:
-        return []
-    if mix_explains(operations, phases):
-        return []
-    rise = ch.rise(0.0)
-    steps = requests.index.to_series().diff().dropna()
-    bucket = float(steps.median().total_seconds()) if len(steps) else 10.0
-    ev = Evidence(
-        "requests",
-        topo.service,
-        round(ch.baseline / bucket, 3),
-        round(ch.during / bucket, 3),
-        "{request}/s",
-    )
-    return [
-        Candidate(
-            "load_surge",
-            "service",
-            topo.service,
-            min(3.0, 2.5 * (rise - 1.0)),
-            frozenset(r.id for r in topo.replicas),
-            f"request rate of {topo.service} rose {rise:.1f}x to {ch.during / bucket:.0f}/s",
-            (ev,),
-        )
-    ]
-
-
 def _short(metric: str) -> str:
     names = {
         "tailsight.switch.port.ecn_marked": "ECN marks",
@@ -505,10 +364,7 @@ __all__ = [
     "Candidate",
     "MetricFrames",
     "Replica",
-    "cpu_neighbors",
-    "cpu_saturation",
     "gpu_idle",
     "gpu_neighbors",
-    "load_surge",
     "network_congestion",
 ]

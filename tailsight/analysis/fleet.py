@@ -48,6 +48,12 @@ class GpuHours:
         return self.busy + self.underutilized + self.idle
 
 
+def gpu_hours_of(busy: int, idle: int, total: int, step_s: float) -> GpuHours:
+    """GPU-hours by state from counts of GPU-buckets of ``step_s`` (``busy``/``idle`` thresholds)."""
+    hours = step_s / 3600.0
+    return GpuHours(busy * hours, (total - busy - idle) * hours, idle * hours)
+
+
 def gpu_hours(util: pd.DataFrame, step_s: float) -> GpuHours:
     """GPU-hours by state from per-GPU, per-bucket mean utilization (``value`` column)."""
     if util.empty:

@@ -100,13 +100,15 @@ def styled(fig: go.Figure, y_title: str = "", legend: bool = True) -> go.Figure:
     """The one look of every figure: white, compact margins, readable fonts, UTC time."""
     fig.update_layout(
         template="tailsight",
-        margin={"l": 64, "r": 16, "t": 36, "b": 40},
+        margin={"l": 64, "r": 16, "t": 36, "b": 56},
         font={"size": 14},
         showlegend=legend,
         legend={"orientation": "h", "y": 1.0, "x": 0, "yanchor": "bottom"},
         hovermode="x unified",
     )
-    fig.update_yaxes(title_text=y_title, rangemode="tozero")
+    # Room for long labels (service names, node/GPU rows) and the date under the time axis.
+    fig.update_yaxes(title_text=y_title, rangemode="tozero", automargin=True)
+    fig.update_xaxes(automargin=True)
     return fig
 
 

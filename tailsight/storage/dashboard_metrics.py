@@ -179,3 +179,27 @@ def lldp_neighbors(store: Store, start: datetime, end: datetime) -> pd.DataFrame
         },
     )
     return pd.DataFrame(rows, columns=["switch", "port", "neighbor", "neighbor_port"])
+
+
+def gpu_state_buckets(
+    store: Store, start: datetime, end: datetime, step_s: int, busy: float, idle: float
+) -> tuple[int, int, int]:
+    """GPU-buckets (one GPU over one ``step_s`` bucket) in the range: busy, idle and all.
+
+    Counted in the store: a day of a thousand GPUs is a hundred thousand buckets, which
+    the fleet page only needs as three numbers.
+    """
+    sql = f"""
+        SELECT countIf(u >= {{busy:Float64}}), countIf(u < {{idle:Float64}}), count()
+        FROM (
+            SELECT Host, Attributes[{{a_gpu:String}}] AS gpu,
+                   toStartOfInterval(Window, toIntervalSecond({{step:UInt32}}), 'UTC') AS t,
+                   sum(Total) / greatest(sum(Points), 1) AS u
+            FROM tailsight_metrics_10s
+            WHERE MetricName = 'hw.gpu.utilization' AND {_RANGE}
+            GROUP BY Host, gpu, t
+        )
+    """
+    params = {"start": start, "end": end, "step": step_s, "busy": busy, "idle": idle}
+    row = store.rows(sql, {**params, "a_gpu": "hw.id"})[0]
+    return int(row[0]), int(row[1]), int(row[2])

@@ -14,6 +14,7 @@ from tailsight.analysis.fleet import (
     NIC_COUNTERS,
     NIC_SPEED,
     gpu_hours,
+    gpu_hours_of,
     link_side,
     service_table,
     worst_ports,
@@ -131,6 +132,7 @@ def test_gpu_hours_by_state() -> None:
     util = pd.DataFrame({"value": [0.9, 0.6, 0.3, 0.01, np.nan]})
     hours = gpu_hours(util, 3600)
     assert (hours.busy, hours.underutilized, hours.idle) == (2.0, 1.0, 1.0)
+    assert gpu_hours_of(2, 1, 4, 3600) == hours
 
 
 def test_service_table_compares_latest_with_usual() -> None:

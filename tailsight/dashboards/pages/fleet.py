@@ -8,10 +8,12 @@ import plotly.graph_objects as go
 from dash import html
 
 from tailsight.analysis.fleet import (
+    BUSY,
+    IDLE,
     PORT_COUNTERS,
     PORT_SPEED,
     GpuHours,
-    gpu_hours,
+    gpu_hours_of,
     link_side,
     service_table,
     worst_ports,
@@ -33,7 +35,7 @@ from tailsight.dashboards.ui import (
     when,
 )
 from tailsight.model import Incident
-from tailsight.storage.dashboard_metrics import metric_buckets
+from tailsight.storage.dashboard_metrics import gpu_state_buckets, metric_buckets
 from tailsight.storage.dashboard_queries import service_series, service_totals
 from tailsight.storage.incidents import list_incidents
 
@@ -46,8 +48,8 @@ def render(ctx: PageContext) -> html.Div:
     totals = service_totals(ctx.store, r.start, r.end)
     series = service_series(ctx.store, r.start, r.end, r.step_s)
     incidents = list_incidents(ctx.store, r.start, r.end)
-    gpu = metric_buckets(ctx.store, ["hw.gpu.utilization"], r.start, r.end, r.step_s)
-    hours = gpu_hours(bucket_values(gpu, r.step_s), r.step_s)
+    counts = gpu_state_buckets(ctx.store, r.start, r.end, r.step_s, BUSY, IDLE)
+    hours = gpu_hours_of(*counts, r.step_s)
     port_step = max(r.step_s, COUNTER_MIN_STEP)
     port_rows = metric_buckets(
         ctx.store, [*PORT_COUNTERS, PORT_SPEED], r.start, r.end, port_step, switches_only=True

@@ -20,7 +20,8 @@ SUMMARY_METRICS = (
     "tailsight.gpu.throttle",
     "hw.errors",
 )
-MAX_GPU_ROWS = 400
+MAX_HEAT_ROWS = 128  # past this many GPUs the heat map has a row per node (mean of its GPUs)
+MAX_TABLE_ROWS = 60  # tables list the GPUs most worth a look, not a whole fleet
 
 
 def render(ctx: PageContext) -> html.Div:
@@ -43,20 +44,23 @@ def render(ctx: PageContext) -> html.Div:
                 "gpu-heatmap",
                 min(1400, max(320, 14 * rows.shape[0] + 90)),
             ),
-            note="Mean utilization per node and GPU over time; idle GPUs are pale, saturated ones dark.",
+            note="Mean utilization per node and GPU over time (per node, the mean of its GPUs, past "
+            f"{MAX_HEAT_ROWS} GPUs); idle GPUs are pale, saturated ones dark.",
             wide=True,
         ),
         panel(
             "Shared GPUs",
             shared_table(shares, names),
-            note="GPUs with more than one process: each process's SM share, mean and peak over the range. "
-            "A share that is not the serving replica's is its neighbor.",
+            note="GPUs with more than one process, the largest second share first: each process's SM "
+            "share, mean and peak over the range. A share that is not the serving replica's is its "
+            "neighbor.",
             wide=True,
         ),
         panel(
             "Per GPU",
             per_gpu_table(summary),
-            note="Over the range: mean utilization, peak memory of the limit, mean power, time throttled, XID errors.",
+            note="Over the range: mean utilization, peak memory of the limit, mean power, time "
+            "throttled, XID errors; GPUs with errors first, then the most throttled, then the least used.",
             wide=True,
         ),
         subtitle=f"{when(r.start)} – {when(r.end)}",
@@ -71,7 +75,7 @@ def util_heatmap_rows(util: pd.DataFrame) -> pd.DataFrame:
         row=util["host"] + " " + util["gpu"].where(util["gpu"] != "", util["hw_id"])
     )
     grid = frame.pivot_table(index="row", columns="t", values="value", aggfunc="mean")
-    return grid.sort_index().head(MAX_GPU_ROWS)
+    return grid.sort_index()
 
 
 def utilization_heatmap(grid: pd.DataFrame) -> go.Figure:
@@ -155,6 +159,18 @@ def shared_table(shares: pd.DataFrame, names: dict[tuple[str, str], str]) -> htm
     )
 
 
+def worth_a_look(summary: pd.DataFrame) -> pd.DataFrame:
+    """GPUs with XID errors first, then the most throttled, then the least used."""
+    if summary.empty:
+        return summary
+    ranked = summary.assign(
+        _xid=summary["xid"].fillna(0),
+        _thr=summary["throttled"].fillna(0),
+        _util=summary["util"].fillna(0),
+    ).sort_values(["_xid", "_thr", "_util"], ascending=[False, False, True])
+    return ranked.head(MAX_TABLE_ROWS).drop(columns=["_xid", "_thr", "_util"])
+
+
 def per_gpu_table(summary: pd.DataFrame) -> html.Div:
     rows = [
         [
@@ -167,7 +183,7 @@ def per_gpu_table(summary: pd.DataFrame) -> html.Div:
             pct(g.throttled),
             f"{g.xid:,.0f}" if g.xid == g.xid else "–",
         ]
-        for g in summary.head(MAX_GPU_ROWS).itertuples()
+        for g in worth_a_look(summary).itertuples()
     ]
     return table(
         ["GPU", "util.", "memory peak", "power", "throttled", "XID errors"], rows, "per-gpu"

@@ -196,7 +196,10 @@ def list_alerts(
     if since is not None:
         where.append("(EndsAt IS NULL OR EndsAt >= {since:DateTime64(3)})")
         params["since"] = since
-    episodes = _select_episodes(store, " AND ".join(where), params)
+    return _with_deliveries(store, _select_episodes(store, " AND ".join(where), params))
+
+
+def _with_deliveries(store: Store, episodes: list[Episode]) -> list[Alert]:
     history = deliveries_of(store, [e.alert.fingerprint for e in episodes])
     return [
         Alert(**{**e.alert.__dict__, "deliveries": tuple(history.get(e.key, []))})
@@ -276,3 +279,9 @@ def alerts_between(store: Store, start: datetime, end: datetime) -> list[Alert]:
         {"start": start, "end": end},
     )
     return sorted((e.alert for e in found), key=lambda a: a.starts_at)
+
+
+def alerts_of_incident(store: Store, incident_id: str) -> list[Alert]:
+    """The alert episodes that carried ``incident_id``, newest first (the incident page's links)."""
+    found = _select_episodes(store, "has(Incidents, {id:String})", {"id": incident_id})
+    return _with_deliveries(store, found)

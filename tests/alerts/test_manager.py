@@ -16,7 +16,7 @@ from tailsight.alerts.slo import SloCatalog
 from tailsight.app.alerting import add_silence, alerts_json, expire_silence, notifier_sender
 from tailsight.model import Cause, Entity, Incident
 from tailsight.storage import Store
-from tailsight.storage.alerts import acknowledge
+from tailsight.storage.alerts import acknowledge, alerts_of_incident
 from tailsight.storage.incidents import replace_incidents
 from tests.alerts.live import write_slos
 from tests.alerts.peers import HttpPeer
@@ -91,6 +91,8 @@ def test_incident_pages_once_and_resolves_once_across_a_restart(
     assert alert["labels"]["culprit"] == "switch_port:leaf1/Ethernet3"
     assert alert["url"].startswith("http://ui.example/incidents/")
     assert {d["notifier"] for d in alert["deliveries"] if d["ok"]} == {"webhook", "pagerduty"}
+    (carried,) = alerts_of_incident(store, alert["incidents"][0])  # the incident page's link
+    assert carried.fingerprint == alert["fingerprint"] and len(carried.deliveries) == 2
 
     _run(manager, t0 + timedelta(seconds=10))  # still open: no second page
     assert sum(_sent(peer).values()) == 2

@@ -19,10 +19,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+import yaml
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from tailsight.sim.demo import demo_slos
 from tests.conftest import UpProcess
 from tests.dashboards.browser import HEIGHT, WIDTH, chromium, open_page, severe_console, wait_for
 from tests.dashboards.filled import fill_up
@@ -33,7 +35,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 @pytest.fixture(scope="module")
 def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[UpProcess, dict[str, Any]]]:
-    up = UpProcess(tmp_path_factory.mktemp("dash") / "data")
+    root = tmp_path_factory.mktemp("dash")
+    (root / "slos").mkdir()
+    (root / "slos" / "demo.yaml").write_text(yaml.safe_dump_all(demo_slos()))
+    up = UpProcess(root / "data", env={"TAILSIGHT_SLO_DIR": str(root / "slos")})
     try:
         up.wait_healthy(60)
         yield up, fill_up(up)
@@ -99,6 +104,7 @@ def test_every_page_renders_without_console_errors(
         "gpus": "/gpus",
         "fabric": "/fabric",
         "slos": "/slos",
+        "slo": "/slos/llm-gateway-latency",
     }
     severe_console(browser)  # drop what an earlier page left
     for name, path in pages.items():
@@ -107,7 +113,10 @@ def test_every_page_renders_without_console_errors(
         assert heading and "Cannot show" not in heading, f"{path}: {_text(browser, 'main')}"
         viewport = browser.execute_script("return [window.innerWidth, window.innerHeight]")
         assert viewport == [WIDTH, HEIGHT]
-    assert "No SLO data source" in _text(browser, "#slo-missing")
+    _show(browser, up.api + "/slos" + query, shots, "slos")
+    table = _text(browser, "#slo-table")
+    for slo in demo_slos():
+        assert slo["metadata"]["name"] in table
 
 
 def test_fleet_lists_the_culprits_and_links_to_the_incident(

@@ -27,6 +27,7 @@ from tailsight.dashboards.ui import (
     when,
 )
 from tailsight.model import Cause, Evidence, Incident
+from tailsight.storage.alerts import alerts_of_incident
 from tailsight.storage.dashboard_queries import service_series, slow_traces, trace_spans
 from tailsight.storage.incidents import get_incident
 from tailsight.storage.queries import replica_latency_windows
@@ -38,6 +39,26 @@ BEFORE = timedelta(minutes=15)  # the baseline analysis compares against (Phases
 AFTER = timedelta(minutes=5)
 MAX_DURING = timedelta(minutes=15)
 MAX_CHARTS = 8
+
+
+def alerts_table(ctx: PageContext, incident_id: str) -> html.Div:
+    rows = [
+        [
+            a.state,
+            a.severity,
+            link(ctx, a.name, f"/slos/{a.slo}") if a.slo else a.name,
+            when(a.starts_at),
+            when(a.ends_at) if a.ends_at else "firing",
+            ", ".join(sorted({d.notifier for d in a.deliveries if d.ok})) or "–",
+        ]
+        for a in alerts_of_incident(ctx.store, incident_id)
+    ]
+    return table(
+        ["state", "severity", "alert", "fired", "resolved", "sent to"],
+        rows,
+        "incident-alerts",
+        "no alert carried this incident",
+    )
 
 
 def window(inc: Incident, now: datetime) -> tuple[datetime, datetime, datetime]:
@@ -75,6 +96,12 @@ def render(ctx: PageContext, incident_id: str) -> html.Div:
     return page(
         f"Incident: {inc.service}" + (f" {inc.operation}" if inc.operation else ""),
         panel("What happened", html.P(story(inc), className="story"), *causes, wide=True),
+        panel(
+            "Alerts",
+            alerts_table(ctx, incident_id),
+            note="The alerts that carried this incident: pages and burn-rate alerts of its SLOs.",
+            wide=True,
+        ),
         *evidence_panels(ctx.store, inc, lo, until, hi),
         panel(
             "Blast radius",

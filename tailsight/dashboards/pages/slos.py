@@ -68,13 +68,13 @@ def slo_table(ctx: PageContext, statuses: list[dict[str, Any]]) -> html.Div:
             link(ctx, str(s["name"]), f"/slos/{s['name']}"),
             link(ctx, str(s.get("service")), f"/services/{s.get('service')}"),
             pct(float(s.get("target", float("nan")))),
-            f"{float(s.get('sli', float('nan'))):.4%}",
+            f"{_number(s.get('sli')):.4%}",
             html.Span(
-                pct(float(s.get("error_budget_remaining", float("nan")))),
-                className="hot" if float(s.get("error_budget_remaining", 1)) < 0.25 else "ok",
+                pct(_number(s.get("error_budget_remaining"))),
+                className="hot" if _number(s.get("error_budget_remaining"), 1.0) < 0.25 else "ok",
             ),
             str(s.get("window", "")),
-            ", ".join(str(a) for a in s.get("alerts_firing") or []) or "–",
+            str(s.get("alerts_firing") or "–"),
         ]
         for s in statuses
     ]
@@ -84,6 +84,11 @@ def slo_table(ctx: PageContext, statuses: list[dict[str, Any]]) -> html.Div:
         "slo-table",
         "no SLOs are defined",
     )
+
+
+def _number(value: Any, default: float = float("nan")) -> float:
+    """A CONTRACT §6 figure as a float: ``sli`` and the budget are null without traffic."""
+    return default if value is None else float(value)
 
 
 def sli_figure(history: pd.DataFrame, target: float) -> go.Figure:

@@ -20,7 +20,7 @@ from tailsight.analysis.fleet import (
     worst_ports,
 )
 from tailsight.analysis.series import bucket_values
-from tailsight.app.auth import COOKIE, bearer, request_authorized, token_matches
+from tailsight.app.auth import COOKIE, authorized, token_matches
 from tailsight.dashboards import figures as fig
 from tailsight.dashboards.app import render_path
 from tailsight.dashboards.evidence import chart_frame, evidence_series
@@ -191,13 +191,24 @@ def test_timeline_has_a_bar_per_incident_coloured_by_cause() -> None:
     }
 
 
+def _scope(*headers: tuple[bytes, bytes]) -> dict[str, Any]:
+    return {"type": "http", "path": "/", "headers": list(headers)}
+
+
 def test_one_token_check_for_header_and_cookie() -> None:
     assert token_matches("s3cret", "s3cret") and not token_matches("s3cre", "s3cret")
     assert not token_matches(None, "s3cret")
-    assert bearer({"authorization": "Bearer s3cret"}) == "s3cret"
-    assert bearer({"authorization": "Basic s3cret"}) is None
-    assert request_authorized({}, {COOKIE: "s3cret"}, "s3cret")
-    assert not request_authorized({"authorization": "Bearer nope"}, {}, "s3cret")
+    assert authorized(_scope((b"authorization", b"Bearer s3cret")), "s3cret")
+    assert authorized(_scope((b"authorization", b"bearer s3cret")), "s3cret")  # RFC 7235
+    assert not authorized(_scope((b"authorization", b"Basic s3cret")), "s3cret")
+    assert authorized(_scope((b"cookie", f"a=1; {COOKIE}=s3cret".encode())), "s3cret")
+    # A wrong header is not rescued by a right cookie; a repeated header is refused.
+    assert not authorized(
+        _scope((b"authorization", b"Bearer nope"), (b"cookie", f"{COOKIE}=s3cret".encode())),
+        "s3cret",
+    )
+    twice = (b"authorization", b"Bearer s3cret")
+    assert not authorized(_scope(twice, twice), "s3cret")
 
 
 class ListedSlos:

@@ -103,11 +103,16 @@ def main() -> int:
             took = time.monotonic() - began
         finally:
             store.close()
-    pages = [a for r in peer.on("/hook") for a in r.json()["alerts"] if a["status"] == "firing"]
+    fired = [a for r in peer.on("/hook") for a in r.json()["alerts"] if a["status"] == "firing"]
+    pages = [a for a in fired if a["labels"]["severity"] == "page"]
     peer.stop()
-    print(f"{evaluations} evaluations every {args.step} in {took:.0f} s: {len(pages)} page(s)")
-    for alert in pages:
-        print(f"  PAGE {alert['labels']['alertname']}: {alert['annotations']['summary']}")
+    print(
+        f"{evaluations} evaluations every {args.step} in {took:.0f} s: {len(pages)} page(s), "
+        f"{len(fired) - len(pages)} ticket(s)"
+    )
+    for alert in fired:
+        print(f"  {alert['labels']['severity'].upper()} {alert['labels']['alertname']}: "
+              f"{alert['annotations']['summary']}")  # fmt: skip
     print("highest burn rates of the page rules (limit: 14.4x over 1h and 5m, 6x over 6h and 30m):")
     for name, rate in sorted(worst.items()):
         limit = 14.4 if name.endswith((" 1h", " 5m")) else 6.0

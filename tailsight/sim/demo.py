@@ -111,8 +111,9 @@ class LiveFaults:
 
 
 # The demo's SLOs: 99% of requests under about twice each service's usual p99 (above its
-# p99.9), and 99.9% of the gateway's requests served without error, so that incidents
-# burn budget and page while a quiet fleet stays within every SLO.
+# p99.9), and 99.5% of the gateway's requests served without error (its usual error rate
+# is about 0.1%: a 99.9% target would sit at a burn rate of 1 and ticket on a quiet
+# day), so that incidents burn budget and page while a quiet fleet stays within them.
 DEMO_LATENCY_SLOS_MS = {"llm-gateway": 4000, "embedder": 250, "reranker": 600, "asr": 3000}
 
 
@@ -147,7 +148,7 @@ def demo_slos() -> list[dict[str, Any]]:
         doc(f"{service}-latency", service, 0.99, {"max_duration_ms": ms})
         for service, ms in DEMO_LATENCY_SLOS_MS.items()
     ]
-    docs.append(doc("llm-gateway-availability", "llm-gateway", 0.999, {"ok": True}))
+    docs.append(doc("llm-gateway-availability", "llm-gateway", 0.995, {"ok": True}))
     return docs
 
 

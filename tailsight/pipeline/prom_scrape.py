@@ -210,9 +210,12 @@ class PrometheusScraper:
         try:
             await self.intake.spool_request(METRICS, payload, builder.points, "scrape")
         except Refused as exc:
-            self.intake.metrics.inc("tailsight_scrape_dropped_total", job=job.name)
+            self.intake.metrics.inc("tailsight_scrape_total", job=job.name, outcome="dropped")
             log.warning("scrape of %s dropped: %s", target.url, exc.message)
             return 0
+        self.intake.metrics.inc("tailsight_scrape_total", job=job.name,
+                                outcome="failed" if error else "ok")  # fmt: skip
+        self.intake.metrics.inc("tailsight_scrape_samples_total", scraped, job=job.name)
         return builder.points
 
 

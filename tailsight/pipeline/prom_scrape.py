@@ -123,7 +123,12 @@ class PrometheusScraper:
     async def start(self) -> None:
         # httpx logs every request at INFO: a line per target per interval drowns the log.
         logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
-        self._client = httpx.AsyncClient(follow_redirects=True)
+        # No pool bound: httpx's default (100 connections) made the 101st concurrent target
+        # wait for a free connection until its timeout (PoolTimeout), failing healthy targets.
+        self._client = httpx.AsyncClient(
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
+        )
         for job in self.jobs:
             self._reconcile(job)
             if job.sd_files:

@@ -245,8 +245,9 @@ def main() -> None:
                             {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy"})
         otlp_cpu = bench_push(Path(tmp), "otlp", otlp_requests(pages), False, "/v1/metrics",
                               {"Content-Type": "application/x-protobuf"})
-    print(f"scrape + store: {figure:,.0f} samples/CPU-s ({scraped:,} samples stored in "
-          f"{args.targets * args.rounds} scrapes, {failed} failed: 404s past the measured rounds or timeouts, {cpu:.1f} CPU s)")
+    print(f"scrape + store: {figure:,.0f} samples/CPU-s ({scraped:,} samples stored "
+          f"in {args.targets * args.rounds} scrapes; {failed} failed: 404s past the measured "
+          f"rounds or timeouts; {cpu:.1f} CPU s)")
     print(f"  parse-only:   {samples / parse:,.0f} samples/CPU-s; parse + convert {samples / convert:,.0f}")
     print(f"  ratio:        {figure / (samples / parse):.2f} of parse-only")
     rw, otlp = rw_samples / rw_cpu, rw_samples / otlp_cpu

@@ -123,7 +123,12 @@ class PrometheusScraper:
     async def start(self) -> None:
         # httpx logs every request at INFO: a line per target per interval drowns the log.
         logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
-        self._client = httpx.AsyncClient(follow_redirects=True)
+        # No pool bound: httpx's default (100 connections) made the 101st concurrent target
+        # wait for a free connection until its timeout (PoolTimeout), failing healthy targets.
+        self._client = httpx.AsyncClient(
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
+        )
         for job in self.jobs:
             self._reconcile(job)
             if job.sd_files:
@@ -210,9 +215,12 @@ class PrometheusScraper:
         try:
             await self.intake.spool_request(METRICS, payload, builder.points, "scrape")
         except Refused as exc:
-            self.intake.metrics.inc("tailsight_scrape_dropped_total", job=job.name)
+            self.intake.metrics.inc("tailsight_scrape_total", job=job.name, outcome="dropped")
             log.warning("scrape of %s dropped: %s", target.url, exc.message)
             return 0
+        self.intake.metrics.inc("tailsight_scrape_total", job=job.name,
+                                outcome="failed" if error else "ok")  # fmt: skip
+        self.intake.metrics.inc("tailsight_scrape_samples_total", scraped, job=job.name)
         return builder.points
 
 

@@ -24,6 +24,8 @@ HELP = {
     "tailsight_ingest_insert_seconds": "time to insert one spool segment",
     "tailsight_ingest_spool_bytes": "bytes held in the spool",
     "tailsight_ingest_spool_segments": "sealed spool segments waiting for the writer",
+    "tailsight_scrape_total": "Prometheus scrapes by job and outcome (ok, failed, dropped)",
+    "tailsight_scrape_samples_total": "samples of successful Prometheus scrapes, by job",
 }
 
 

@@ -150,9 +150,9 @@ def test_prometheus_remote_write_every_sample_stored_once(
             window = 5
             plain = _query(base, f'{{job=~"node|prometheus"}}[{window}s]', cut)
             time.sleep(2)  # the last batch in flight lands; held pieces need their siblings
-            p.idle()
         finally:
-            _stop(proc)
+            _stop(proc)  # it flushes its queue; while it runs the spool is never empty
+        p.idle(timeout=60)
     lo_ms, hi_ms = int((cut - window) * 1000), int(cut * 1000)
     sent: Counter[tuple[str, Any, int]] = Counter()
     values: dict[tuple[str, Any, int], float] = {}

@@ -85,11 +85,14 @@ def test_recorded_exporters_scraped_stored_and_mapped_dead_target_alone(
         {"job_name": "triton", "scrape_interval": "1s", "metrics_path": "/triton",
          "static_configs": [{"targets": [exporters]}]},
     )  # fmt: skip
-    for _ in run_pipeline(store, tmp_path / "ingest", scrape_configs=configs):
+    for p in run_pipeline(store, tmp_path / "ingest", scrape_configs=configs):
         up = "SELECT count() FROM otel_metrics_gauge WHERE MetricName = 'up'"
         assert _wait(store, up, 8) >= 8  # 4 targets, twice
         # dcgm scraped twice: the mapped sums have their pair
         _wait(store, "SELECT count() FROM otel_metrics_sum WHERE MetricName = 'hw.gpu.io'", 32)
+        text = p.writer.metrics.render()
+        assert 'tailsight_scrape_total{job="dcgm",outcome="failed"}' in text
+        assert 'tailsight_scrape_samples_total{job="triton"}' in text
     rows = store.rows(
         "SELECT ServiceName, ResourceAttributes['service.instance.id'], max(Value), min(Value), "
         "any(Attributes['rack']) FROM otel_metrics_gauge WHERE MetricName = 'up' GROUP BY 1, 2 ORDER BY 1, 2"

@@ -90,7 +90,7 @@ class IngestMetrics:
 
         for (name, labels), value in counters:
             head(name, "counter")
-            lines.append(f"{name}{_labels(labels)} {value:g}")
+            lines.append(f"{name}{_labels(labels)} {_number(value)}")
         for (name, labels), hist in histograms:
             head(name, "histogram")
             cumulative = 0
@@ -102,7 +102,7 @@ class IngestMetrics:
             lines.append(f"{name}_count{_labels(labels)} {hist.n}")
         for name, read in sorted(self._gauges.items()):
             head(name, "gauge")
-            lines.append(f"{name} {read():g}")
+            lines.append(f"{name} {_number(read())}")
         return "\n".join(lines) + "\n"
 
     def route(self) -> Route:
@@ -122,3 +122,8 @@ def _labels(labels: Labels) -> str:
         for k, v in labels
     )
     return "{" + body + "}"
+
+
+def _number(value: float) -> str:
+    """A sample value, exact: ``{:g}`` kept 6 digits (8,154,963 rows read 8.15496e+06)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))

@@ -349,7 +349,8 @@ class SpoolWriter:
         self.quarantine.put(
             path, index, record.code, bytes(record.payload), table, _first_line(exc)
         )
-        signal = SIGNAL_BY_CODE[record.code].name
+        known = SIGNAL_BY_CODE.get(record.code)
+        signal = known.name if known is not None else f"code {record.code}"
         self.metrics.inc("tailsight_ingest_quarantined_requests_total", signal=signal)
         self.metrics.inc("tailsight_ingest_quarantined_items_total", record.items, signal=signal)
 

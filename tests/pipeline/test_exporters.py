@@ -224,6 +224,8 @@ def test_metrics_arrive_field_by_field(pipeline: Pipeline, transport: str) -> No
     after = time.time_ns()
 
     assert pipeline.wait_rows("otel_metrics_exponential_histogram", 1) == 1
+    # The writer inserts a segment's tables one by one: wait for the last one too.
+    assert pipeline.wait_rows("otel_metrics_gauge", 1) == 1
     sums = {
         r["MetricName"]: r
         for r in pipeline.store.query(

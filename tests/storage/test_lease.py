@@ -32,6 +32,7 @@ def _claims(store: Store, name: str) -> list[tuple[int, str]]:
 
 
 def test_a_term_is_claimed_once(store: Store) -> None:
+    store.command("SYSTEM STOP MERGES tailsight_leases")  # merges keep only the newest term
     write_claim(store, "x", 1, "p", 5.0)
     write_claim(store, "x", 1, "q", 5.0)  # same term: the store drops it
     write_claim(store, "x", 2, "q", 5.0)
@@ -39,9 +40,13 @@ def test_a_term_is_claimed_once(store: Store) -> None:
     state = read_lease(store, "x")
     assert state is not None and (state.term, state.holder) == (2, "q")
     assert not state.expired and state.expires_at > state.now
+    store.command("SYSTEM START MERGES tailsight_leases")
+    store.command("OPTIMIZE TABLE tailsight_leases FINAL")
+    assert _claims(store, "x") == [(2, "q")]  # the table stays a row per lease
 
 
 def test_racing_clients_one_holder_per_round(store: Store) -> None:
+    store.command("SYSTEM STOP MERGES tailsight_leases")  # every claim stays readable
     clients = [Lease(store, "analyzer", ttl_s=30.0, holder=f"c{i}") for i in range(4)]
     barrier = threading.Barrier(len(clients))
     held: list[list[str]] = []
@@ -78,13 +83,15 @@ def test_takeover_after_expiry_and_late_renewal_loses(store: Store) -> None:
     b = Lease(store, "analyzer", ttl_s=1.5, holder="b")
     assert a.step() and not b.step()
     assert a.margin_s == pytest.approx(0.25)
-    # a stops renewing (it died or froze): it stops acting before b may take over.
+    claimed = a.last
+    assert claimed is not None and claimed.holder == "a"
+    # a stops renewing (it died or froze): b takes over once a's claim has expired.
     started = time.monotonic()
     while not b.step():
-        assert time.monotonic() - started < 10
+        assert time.monotonic() - started < 30
         time.sleep(0.1)
     assert not a.held(), "the old holder's deadline passed before the takeover"
-    assert time.monotonic() - started <= 1.5 + 0.5
+    assert b.last is not None and b.last.claimed_at >= claimed.expires_at
     # a wakes up and renews: its claim of the next term meets b's term, unexpired.
     assert not a.step() and b.held()
     state = read_lease(store, "analyzer")

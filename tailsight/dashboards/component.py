@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, quote
 
 from a2wsgi import WSGIMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
@@ -27,6 +27,9 @@ from tailsight.dashboards.style import CSS
 from tailsight.storage.store import Store
 
 COOKIE_MAX_AGE_S = 30 * 86400
+# Paths for programs: when no earlier route served one (another role's endpoint), it is a
+# 404, not a dashboard page.
+MACHINE_PATHS = ("/api/", "/metrics", "/v1/", "/reports/")
 log = logging.getLogger(__name__)
 
 
@@ -69,6 +72,9 @@ class DashboardUi:
         self._wsgi = WSGIMiddleware(build_dash(self._store, self._slos).server)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"].startswith(MACHINE_PATHS):  # an API path no component serves here
+            await JSONResponse({"error": "not found"}, status_code=404)(scope, receive, send)
+            return
         if self._wsgi is None:
             if self._built is None:
                 self._built = asyncio.create_task(asyncio.to_thread(self._build))

@@ -232,10 +232,13 @@ def test_spans_dated_in_the_future_do_not_stop_analysis(tmp_path: Path) -> None:
     up = UpProcess(tmp_path / "data", env={"TAILSIGHT_ANALYSIS_INTERVAL_S": "1"})
     try:
         up.wait_healthy()
+        # Two windows minutes apart, so the first cycle has a range to analyse.
+        minute_ago = (int(time.time()) - 180) * 10**9  # "now" spans start a minute back
+        assert post_traces(up, spans(["earlier"], start_ns=minute_ago)) == 200
         assert post_traces(up, spans(["now"])) == 200
         y2100 = 4102444800 * 10**9
         assert post_traces(up, spans(["future"], start_ns=y2100)) == 200
-        wait_written(up, 2)
+        wait_written(up, 3)
         deadline = time.monotonic() + 60
         health: dict[str, object] = {}
         while time.monotonic() < deadline:

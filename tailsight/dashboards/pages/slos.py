@@ -126,11 +126,11 @@ def burn_down_figure(history: pd.DataFrame) -> go.Figure:
     return figure
 
 
-def burn_rate_figure(burn_rates: dict[str, float]) -> go.Figure:
-    windows = [w for w in WINDOWS if w in burn_rates]
+def burn_rate_figure(burn_rates: dict[str, float | None]) -> go.Figure:
+    windows = [w for w in WINDOWS if burn_rates.get(w) is not None]  # None: no traffic
     if not windows:
-        return fig.empty_figure("no burn rates")
-    values = [float(burn_rates[w]) for w in windows]
+        return fig.empty_figure("no burn rates (no traffic in any window)")
+    values = [float(burn_rates[w] or 0.0) for w in windows]
     colors = [
         fig.COLORS[1] if v >= 6 else fig.COLORS[4] if v >= 1 else fig.COLORS[2] for v in values
     ]

@@ -115,9 +115,7 @@ def _fault_pair(
         first_named = min(found[fault.id])[1] if found[fault.id] else "no page"
         rows.append((fault.kind, latency, first_named))
     # End the faults now and let their alerts resolve before the next pair.
-    engine = fleet.sim.engine
-    ids = {f.id for f, _, _ in injected}
-    engine.faults = [replace(f, end=time.time()) if f.id in ids else f for f in engine.faults]
+    fleet.end_faults({f.id for f, _, _ in injected})
     resolved_from = len(peers.of("webhook"))
     if any(found.values()):
         wait_for(

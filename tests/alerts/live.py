@@ -179,6 +179,12 @@ class LiveFleet:
         self.sim.engine.add_fault(fault)
         return fault, want
 
+    def end_faults(self, ids: set[str]) -> None:
+        """End the faults ``ids`` now (their level falls to 0 from the next tick)."""
+        engine = self.sim.engine
+        now = time.time()
+        engine.faults = [replace(f, end=now) if f.id in ids else f for f in engine.faults]
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:

@@ -66,10 +66,11 @@ def test_a_fault_pages_each_notifier_once_and_resolves_once_across_a_restart(
         assert "/incidents/" in first["annotations"]["url"]
         fp = first["fingerprint"]
 
-        # Every notifier gets the page; then restart while it fires.
+        # Every notifier gets the page; the fault ends; restart while the alert still fires.
         assert wait_for(lambda: all(peers.of(p) for p in PEERS), 30), [
             p for p in PEERS if not peers.of(p)
         ]
+        fleet.end_faults({fault.id})
         up.stop()
         up = UpServer(
             data,

@@ -39,6 +39,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--faults", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait per fault")
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=None,
+        help="seconds each fault takes to reach full strength (default: the simulator's "
+        "random 10/30/60/120 s)",
+    )
+    parser.add_argument("--log", help="copy tailsight up's log here at the end")
     args = parser.parse_args()
     peers = Peers()
     rows: list[tuple[str, float | None, str]] = []
@@ -60,7 +68,8 @@ def main() -> int:
             time.sleep(30)  # the baseline analysed before the first fault
             kinds = [INCIDENT_KINDS[i % len(INCIDENT_KINDS)] for i in range(args.faults)]
             for i in range(0, len(kinds), 2):
-                for row in _fault_pair(fleet, peers, kinds[i : i + 2], i, args.timeout):
+                pair = kinds[i : i + 2]
+                for row in _fault_pair(fleet, peers, pair, i, args.timeout, args.ramp):
                     rows.append(row)
                     print(_row(*row), file=sys.stderr)
                 if fleet.error is not None:
@@ -70,6 +79,8 @@ def main() -> int:
                 fleet.stop()
             up.stop()
             peers.stop()
+            if args.log:
+                Path(args.log).write_text(up.output())
     return _report(rows)
 
 
@@ -78,7 +89,12 @@ def _hurt(want: dict[str, object]) -> set[str]:
 
 
 def _fault_pair(
-    fleet: LiveFleet, peers: Peers, kinds: list[str], first: int, timeout: float
+    fleet: LiveFleet,
+    peers: Peers,
+    kinds: list[str],
+    first: int,
+    timeout: float,
+    ramp_s: float | None,
 ) -> list[tuple[str, float | None, str]]:
     """Inject ``kinds`` at once (their services disjoint), time each to its right page."""
     before = len(peers.of("webhook"))
@@ -87,6 +103,8 @@ def _fault_pair(
     for n, kind in enumerate(kinds):
         for _ in range(50):  # a target whose services no other fault of the pair hurts
             fault, want = fleet.draw(kind, 600, f"f{first + n + 1}", intensity=1.0)
+            if ramp_s is not None:
+                fault = replace(fault, ramp_s=ramp_s)
             if not _hurt(want) & taken:
                 break
         taken |= _hurt(want)
@@ -95,6 +113,7 @@ def _fault_pair(
     for fault, _, _ in injected:
         fleet.sim.engine.add_fault(replace(fault, start=time.time(), end=time.time() + 600))
     started = {f.id: time.time() for f, _, _ in injected}
+    print(f"injected {kinds} at {time.strftime('%H:%M:%S')}", file=sys.stderr)
     found: dict[str, list[tuple[float, str]]] = {f.id: [] for f, _, _ in injected}
 
     def paged() -> bool:

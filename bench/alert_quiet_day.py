@@ -10,6 +10,12 @@ evaluated every ``--step`` through the day as the live job would have been. It p
 incidents found, the pages sent, and the highest page-rule burn rates seen, beside their
 limits (their ratio is the margin).
 
+Analysing the day at once judges every window with its successor known; a live cycle
+judges the newest window without it, and there a strong spike opens an incident sooner
+(``SpikeParams.fast_windows``). So the bench also slides the live edge over every 10 s
+window of the day, as the continuous analysis would have met it (the newest window merged
+with its predecessor only), and counts the incidents detection would have opened there.
+
     .venv/bin/python bench/alert_quiet_day.py [--hours 24] [--step 5m]
 """
 
@@ -26,18 +32,27 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
 from tailsight.alerts.lifecycle import Timing  # noqa: E402
 from tailsight.alerts.manager import AlertManager  # noqa: E402
 from tailsight.alerts.notifiers import build_notifiers  # noqa: E402
 from tailsight.alerts.slo import SloCatalog  # noqa: E402
+from tailsight.analysis.spikes import (  # noqa: E402
+    SUPPORT_LEVELS,
+    SpikeParams,
+    detect_spikes,
+    lookback,
+)
 from tailsight.app.alerting import notifier_sender  # noqa: E402
 from tailsight.app.analyze import analyze_range  # noqa: E402
+from tailsight.model import Incident  # noqa: E402
 from tailsight.sim.demo import DEMO_FLEET, demo_slos  # noqa: E402
 from tailsight.sim.scenario import Scenario  # noqa: E402
-from tailsight.storage import open_store  # noqa: E402
+from tailsight.storage import Store, open_store  # noqa: E402
 from tailsight.storage.migrations import migrate  # noqa: E402
+from tailsight.storage.queries import service_latency_windows  # noqa: E402
 from tailsight.timeutil import parse_duration  # noqa: E402
 from tests.alerts.peers import HttpPeer  # noqa: E402
 from tests.alerts.simspans import store_sim_spans  # noqa: E402
@@ -71,6 +86,15 @@ def main() -> int:
             for inc in incidents:
                 top = inc.causes[0].kind if inc.causes else "-"
                 print(f"  {inc.service} {inc.start:%H:%M} p99 {inc.p99_ms:.0f} ms ({top})")
+            began = time.monotonic()
+            edges, at_edge = live_edge_incidents(store, lo + timedelta(hours=1), hi)
+            print(
+                f"live edge slid over {edges:,} windows in {time.monotonic() - began:.0f} s: "
+                f"{len(at_edge)} incident(s) opened there"
+            )
+            for inc in at_edge:
+                print(f"  {inc.service} {inc.start:%H:%M:%S} p99 {inc.p99_ms:.0f} ms "
+                      f"(baseline {inc.baseline_p99_ms:.0f} ms)")  # fmt: skip
             notifiers = build_notifiers(
                 [{"type": "webhook", "url": f"{peer.url}/hook"}], None, "b@localhost", None
             )
@@ -117,7 +141,42 @@ def main() -> int:
     for name, rate in sorted(worst.items()):
         limit = 14.4 if name.endswith((" 1h", " 5m")) else 6.0
         print(f"  {name:34s} {rate:6.2f}x  ({rate / limit:.2f} of the limit)")
-    return 0 if not pages else 1
+    return 0 if not pages and not at_edge else 1
+
+
+def live_edge_incidents(
+    store: Store, lo: datetime, hi: datetime, params: SpikeParams | None = None
+) -> tuple[int, list[Incident]]:
+    """The incidents a live cycle would have opened at each 10 s window of ``[lo, hi)``.
+
+    Only windows whose own p99 is at least twice the median of the 30 minutes before are
+    replayed (an incident opened at the edge needs its newest window above that), each
+    with the 190 windows before it and itself merged with its predecessor only.
+    """
+    params = params or SpikeParams()
+    since = lo - lookback(params, 10)
+    centered = service_latency_windows(store, since, hi, 10, SUPPORT_LEVELS)
+    trailing = service_latency_windows(store, since, hi, 10, SUPPORT_LEVELS, trailing=True)
+    step = timedelta(seconds=10)
+    opened: dict[tuple[str, datetime], Incident] = {}
+    edges = 0
+    for service, frame in centered.groupby("service"):
+        frame = frame.sort_values("window").reset_index(drop=True)
+        newest = trailing[trailing["service"] == service].sort_values("window")
+        newest = newest.reset_index(drop=True)
+        p99 = frame["p99_ms"].to_numpy(dtype=float)
+        median = pd.Series(p99).shift(1).rolling(params.baseline_windows, min_periods=30).median()
+        first = int((frame["window"] < pd.Timestamp(lo)).sum())
+        edges += len(frame) - first
+        for j in range(max(first, params.min_baseline_windows), len(frame)):
+            if not p99[j] >= 2.0 * median.iloc[j]:
+                continue
+            seen = pd.concat([frame.iloc[j - 190 : j], newest.iloc[[j]]], ignore_index=True)
+            at = frame["window"].iloc[j].to_pydatetime()
+            for inc in detect_spikes(seen, at - 12 * step, at + step, params):
+                if inc.end is None:
+                    opened.setdefault((inc.service, inc.start), inc)
+    return edges, sorted(opened.values(), key=lambda i: i.start)
 
 
 if __name__ == "__main__":

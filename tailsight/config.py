@@ -68,7 +68,7 @@ class Settings:
     http_body_timeout_s: float = 60.0  # and its body in this, once the headers are in
     http_keep_alive_s: float = 15.0  # an idle connection between requests is closed after this
     # Analysis
-    analysis_interval_s: float = 10.0
+    analysis_interval_s: float = 5.0  # a cycle with nothing newly settled costs a few small queries
     analysis_settle_s: float = 5.0  # the newest 10 s window waits this long after it ends
     analysis_max_skew_s: float = 60.0  # data dated later than now + this is not analysed yet
     # Process roles (`tailsight up --role`): receiver, analyzer, ui, or all of them

@@ -8,7 +8,10 @@ incident pages as soon as it is detected. Data time is trusted up to the wall cl
 The watermark (``tailsight_state`` analysis/watermark) is in data time: the end of the
 range last analysed. A cycle analyses ``[watermark - reopen, horizon - settle)`` where
 the horizon is the newest 10 s latency window stored, so backfilled data is analysed as
-of its own time as it arrives, and the last windows, still filling, wait one cycle.
+of its own time as it arrives, and the last windows, still filling, wait one cycle. At the
+live edge (the newest window ended less than ``LIVE_EDGE`` ago by the wall clock) the
+newest window is judged as soon as ``settle_s`` has passed since its end rather than when
+the next window's data arrives: that is up to a window sooner for a page.
 Incidents left open by an earlier cycle are re-analysed from their onset until they
 close, however old. The first cycle starts at the oldest stored window, and data stored
 before the oldest window seen so far (a backfill of older history) is analysed when it
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -42,6 +46,11 @@ log = logging.getLogger(__name__)
 SCOPE, KEY = "analysis", "watermark"
 EARLIEST = "earliest"  # the oldest window analysed so far (data time)
 EPOCH = datetime(1970, 1, 2, tzinfo=UTC)
+# A newest window that ended less than this ago (wall clock) is live data, complete once
+# ``settle_s`` has passed; older ones may be a backfill cut mid-window, so they wait for
+# the next window as before.
+LIVE_EDGE = timedelta(seconds=30)
+WINDOW = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,7 @@ class ContinuousAnalysis:
             open are closed at their last anomalous window.
         max_skew_s: data dated later than the wall clock plus this waits until it is not;
             how much there is shows in :meth:`problems` (``/api/v1/health``).
+        clock: the wall clock (tests pass a fixed one).
     """
 
     def __init__(
@@ -82,7 +92,9 @@ class ContinuousAnalysis:
         reopen_s: float = 120.0,
         quiet_close_s: float = 300.0,
         max_skew_s: float = 60.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self.clock = clock
         self.store = store
         self.settle = timedelta(seconds=settle_s)
         self.first_lookback = (
@@ -103,7 +115,8 @@ class ContinuousAnalysis:
         started = time.monotonic()
         raw = get_state(self.store, SCOPE, KEY)
         watermark = datetime.fromisoformat(raw) if raw else None
-        bound = datetime.now(UTC) + self.max_skew
+        now = self.clock()
+        bound = now + self.max_skew
         self.skew.observe(self.store, bound)
         if watermark is not None and watermark > bound:
             log.warning("analysis watermark %s is in the future: starting afresh", raw)
@@ -112,7 +125,9 @@ class ContinuousAnalysis:
         latest = latest_latency_window(self.store, since, bound)
         if latest is None:
             return CycleReport(None, None, 0, time.monotonic() - started)
-        end = _floor10(latest + timedelta(seconds=10) - self.settle)
+        end = _floor10(latest + WINDOW - self.settle)
+        if latest + WINDOW + self.settle <= now < latest + WINDOW + LIVE_EDGE:
+            end = _floor10(latest + WINDOW)  # live and complete by the wall clock
         earliest = earliest_latency_window(self.store)
         raw_earliest = get_state(self.store, SCOPE, EARLIEST)
         seen_from = datetime.fromisoformat(raw_earliest) if raw_earliest else None

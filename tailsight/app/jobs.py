@@ -65,9 +65,23 @@ class JobScheduler:
         self._running: set[asyncio.Task[Any]] = set()
         self._scheduler: AsyncIOScheduler | None = None
 
-    def every(self, name: str, seconds: float, func: JobFunc, *, first_in: float = 0.0) -> None:
-        """Run ``func`` every ``seconds``, the first time ``first_in`` seconds after start."""
-        self.add(name, IntervalTrigger(seconds=seconds, timezone=UTC), func, first_in=first_in)
+    def every(
+        self,
+        name: str,
+        seconds: float,
+        func: JobFunc,
+        *,
+        first_in: float = 0.0,
+        offset_s: float | None = None,
+    ) -> None:
+        """Run ``func`` every ``seconds``, the first time ``first_in`` seconds after start.
+
+        ``offset_s`` pins the runs to the wall clock: at ``offset_s`` past each multiple of
+        ``seconds`` since the epoch (the analysis runs just after each 10 s window settles).
+        """
+        start = None if offset_s is None else datetime.fromtimestamp(offset_s, UTC)
+        trigger = IntervalTrigger(seconds=seconds, timezone=UTC, start_date=start)
+        self.add(name, trigger, func, first_in=first_in)
 
     def add(
         self, name: str, trigger: BaseTrigger, func: JobFunc, first_in: float | None = None

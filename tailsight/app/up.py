@@ -56,7 +56,13 @@ def _jobs(settings: Settings, store: Store) -> list[Component]:
         if report.end is not None:  # new incidents may page at once
             await alerts.evaluate()
 
-    jobs.every("analysis", settings.analysis_interval_s, analysis_cycle)
+    # Pinned to just after each 10 s window settles, so the newest window waits for no phase.
+    jobs.every(
+        "analysis",
+        settings.analysis_interval_s,
+        analysis_cycle,
+        offset_s=settings.analysis_settle_s % settings.analysis_interval_s,
+    )
     report = WeeklyReportJob(store, settings, jobs)
     return [alerts, report, jobs]
 

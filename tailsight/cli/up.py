@@ -51,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
     os.umask(0o077)
     if args.log_level is None:
         logging.getLogger().setLevel(logging.INFO)
+        # Every run of every job at INFO (the analysis runs every 5 s) drowns the log;
+        # failed runs are logged by the jobs themselves.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     with opened_store(settings, api_url=settings.api_base_url) as store:
         log.info(
             "store %s (database %s), role %s", store.display_url, store.database, settings.role

@@ -21,6 +21,7 @@ def service_latency_windows(
     end: datetime,
     bucket_s: int = 10,
     levels: tuple[float, ...] = (0.9, 0.95, 0.97, 0.98),
+    trailing: bool = False,
 ) -> pd.DataFrame:
     """Per service and ``bucket_s`` window: requests, failures and p50/p99 latency in ms.
 
@@ -29,8 +30,11 @@ def service_latency_windows(
     (t-digest states merged, not p99s averaged): with a few dozen sampled requests per
     window one window's p99 is close to its maximum, three windows' is steadier. The smoothed
     window's lower quantiles (``levels``: ``q90_smooth_ms`` for 0.9 ...) let detection check
-    that a high p99 is held by several requests, not by one stalled request.
+    that a high p99 is held by several requests, not by one stalled request. ``trailing``
+    merges a window with its predecessor only: what a live cycle sees of each window when
+    it is the newest (``bench/alert_quiet_day.py`` replays the live edge with it).
     """
+    following = "CURRENT ROW" if trailing else "{bucket:UInt32} FOLLOWING"
     quantiles = ", ".join(str(q) for q in (*levels, 0.99))
     sql = f"""
         SELECT Service, w, n, f, q,
@@ -45,7 +49,7 @@ def service_latency_windows(
             GROUP BY Service, w
         )
         WINDOW around AS (PARTITION BY Service ORDER BY w ASC
-                          RANGE BETWEEN {{bucket:UInt32}} PRECEDING AND {{bucket:UInt32}} FOLLOWING)
+                          RANGE BETWEEN {{bucket:UInt32}} PRECEDING AND {following})
         ORDER BY Service, w
     """
     rows = store.rows(sql, {"bucket": bucket_s, "start": start, "end": end})

@@ -9,8 +9,10 @@ from tailsight.app.analyze import analyze_range
 from tailsight.storage import Store
 from tailsight.storage.incidents import list_incidents
 from tests.analysis.telemetry import insert_gauges, insert_spans, insert_sums, point, span
+from tests.timebase import recent_noon
 
-T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+# Relative to now: the store drops data older than its TTL (tests/timebase.py).
+T0 = datetime.fromtimestamp(recent_noon(), UTC) - timedelta(hours=2)
 HOSTS = ("n1", "n2", "n3", "n4")
 FAULT_AT = T0 + timedelta(minutes=30)
 

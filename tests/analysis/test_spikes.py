@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 
 from tailsight.analysis.spikes import SpikeParams, detect_spikes
+from tests.timebase import recent_noon
 
-T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+# Relative to now: the store drops data older than its TTL (tests/timebase.py).
+T0 = datetime.fromtimestamp(recent_noon(), UTC) - timedelta(hours=2)
 
 
 def _frame(p99: list[float], requests: int = 100, service: str = "svc") -> pd.DataFrame:
@@ -60,16 +62,20 @@ def test_a_blip_shorter_than_min_windows_pages_nobody() -> None:
 
 
 def test_a_strong_young_spike_at_the_live_edge_is_reported_early() -> None:
-    # Two windows at 5x: not yet min_windows, but strong and still going at the range's end.
-    p99 = [100.0] * 100 + [500.0] * 2
-    (inc,) = detect_spikes(_frame(p99), T0, T0 + timedelta(seconds=1020))
+    # One window at 5x: not yet min_windows, but strong and still going at the range's end.
+    p99 = [100.0] * 100 + [500.0]
+    (inc,) = detect_spikes(_frame(p99), T0, T0 + timedelta(seconds=1010))
     assert inc.start == T0 + timedelta(seconds=1000) and inc.end is None
-    # The same two windows in history, followed by calm ones, are a blip: nothing.
+    # The same window in history, followed by calm ones, is a blip: nothing.
     calm = p99 + [100.0] * 20
     assert detect_spikes(_frame(calm), T0, T0 + timedelta(hours=1)) == []
-    # A mild rise (2x) at the edge waits for min_windows.
-    mild = [100.0] * 100 + [200.0] * 2
+    # A clear but milder rise (3x) at the edge waits for min_windows ...
+    mild = [100.0] * 100 + [300.0] * 2
     assert detect_spikes(_frame(mild), T0, T0 + timedelta(seconds=1020)) == []
+    # ... and is an incident once it has lasted them.
+    held = [100.0] * 100 + [300.0] * 5
+    (inc,) = detect_spikes(_frame(held), T0, T0 + timedelta(seconds=1050))
+    assert inc.start == T0 + timedelta(seconds=1000) and inc.end is None
 
 
 def test_an_earlier_spike_does_not_blunt_the_next() -> None:

@@ -107,3 +107,23 @@ def test_an_incident_opened_with_little_history_closes_when_the_stream_stops(sto
     assert closed.end is not None and closed.end <= T0 + timedelta(minutes=33)
     # Closed for good: later queries no longer see it as lasting.
     assert list_incidents(store, T0 + timedelta(minutes=40)) == []
+
+
+def test_at_the_live_edge_the_newest_window_is_judged_once_settled_by_the_wall_clock(
+    store: Store,
+) -> None:
+    fleet(store, "congestion", 26 * 60, 33 * 60)  # the newest window ends at T0 + 33 min
+    edge = T0 + timedelta(minutes=33)
+
+    def at(seconds_after_edge: float) -> ContinuousAnalysis:
+        moment = edge + timedelta(seconds=seconds_after_edge)
+        return ContinuousAnalysis(store, settle_s=5.0, clock=lambda: moment)
+
+    # Still settling (3 s after its end): the newest window waits.
+    assert at(3).cycle().end == edge - timedelta(seconds=10)
+    store.command("TRUNCATE TABLE tailsight_state")
+    # Settled and live (6 s after its end): judged now, not when the next window arrives.
+    assert at(6).cycle().end == edge
+    store.command("TRUNCATE TABLE tailsight_state")
+    # Long after (a backfill that may stop mid-window): the newest window waits as before.
+    assert at(3600).cycle().end == edge - timedelta(seconds=10)

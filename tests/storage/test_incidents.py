@@ -5,8 +5,10 @@ from datetime import UTC, datetime, timedelta
 from tailsight.model import Cause, Entity, Evidence, Incident
 from tailsight.storage import Store
 from tailsight.storage.incidents import list_incidents, replace_incidents
+from tests.timebase import recent_noon
 
-T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+# Relative to now: the store drops data older than its TTL (tests/timebase.py).
+T0 = datetime.fromtimestamp(recent_noon(), UTC) - timedelta(hours=2)
 
 
 def _incident(minute: int, service: str = "llm-gateway", end: bool = True) -> Incident:
@@ -44,8 +46,11 @@ def test_roundtrip_matches_contract_shape(store: Store) -> None:
     found = list_incidents(store, T0 - timedelta(hours=1))
     assert [i.start.minute for i in found] == [20, 4]  # newest first
     doc = found[1].to_json()
-    assert doc["service"] == "llm-gateway" and doc["start"] == "2026-11-22T10:04:00Z"
-    assert doc["end"] == "2026-11-22T10:09:00Z" and found[0].to_json()["end"] is None
+    iso = "%Y-%m-%dT%H:%M:%SZ"
+    assert doc["service"] == "llm-gateway"
+    assert doc["start"] == (T0 + timedelta(minutes=4)).strftime(iso)
+    assert doc["end"] == (T0 + timedelta(minutes=9)).strftime(iso)
+    assert found[0].to_json()["end"] is None
     assert [c["kind"] for c in doc["causes"]] == ["network_congestion", "unknown"]
     top = doc["causes"][0]
     assert top["entity"] == {"type": "switch_port", "id": "leaf3/Ethernet12"}

@@ -15,6 +15,7 @@ from tailsight.storage.migrations import (
     migrate,
     render_schema,
 )
+from tests.timebase import recent_noon
 
 # The OpenTelemetry Collector ClickHouse exporter's columns, as its tables define them.
 EXPORTER_COLUMNS = {
@@ -153,7 +154,8 @@ def test_tables_are_partitioned_by_day_with_ttl(store: Store) -> None:
 def test_trace_id_lookup_view_fills(store: Store) -> None:
     store.command(
         "INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ServiceName, Duration) VALUES "
-        "('2026-11-22 10:00:00', 'abc', 's1', 'svc', 5), ('2026-11-22 10:00:07', 'abc', 's2', 'svc', 5)"
+        "({t0:DateTime}, 'abc', 's1', 'svc', 5), ({t0:DateTime} + 7, 'abc', 's2', 'svc', 5)",
+        {"t0": int(recent_noon())},
     )
     rows = store.rows(
         "SELECT TraceId, min(Start), max(End) FROM otel_traces_trace_id_ts GROUP BY TraceId"
@@ -168,9 +170,9 @@ def test_trace_id_view_keeps_one_row_per_trace_and_insert(store: Store) -> None:
     for first in (0, 30):
         store.command(
             "INSERT INTO otel_traces (Timestamp, TraceId, SpanId) SELECT"
-            " toDateTime64('2026-11-22 10:00:00', 9) + toIntervalSecond({first:UInt32} + number),"
+            " toDateTime64({t0:DateTime}, 9) + toIntervalSecond({first:UInt32} + number),"
             " 't' || toString(number % 3), toString(number) FROM numbers(12)",
-            {"first": first},
+            {"first": first, "t0": int(recent_noon())},
         )
     parts = store.rows(
         "SELECT TraceId, Start, End FROM otel_traces_trace_id_ts ORDER BY TraceId, Start"

@@ -86,7 +86,9 @@ def build(scenario: Scenario, data: Path, metric_every: int, spans_per_window: f
         sender = OtlpHttpSender(f"http://127.0.0.1:{up.otlp_http_port}")
         started = time.monotonic()
         try:
-            backfill(sim, sender, scenario.end, ticks_per_batch=30, metric_every=metric_every)
+            # A batch carries at most 4 ticks of metrics (a request is capped at 16 MiB).
+            batch = max(4, min(30, metric_every))
+            backfill(sim, sender, scenario.end, ticks_per_batch=batch, metric_every=metric_every)
         finally:
             sender.close()
         wait_drained(up)
@@ -320,7 +322,7 @@ def main() -> int:
         up = UpProcess(data / "store", env={"TAILSIGHT_ANALYSIS_INTERVAL_S": "100000"})
         try:
             up.wait_healthy(120)
-            analyse(up.api, end - min(slice_s, 7200), end)
+            analyse(up.api, end - min(duration, 1800.0), end)
         finally:
             up.stop()
     print(f"store: {data / 'store'}")

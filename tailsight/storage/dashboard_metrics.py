@@ -64,6 +64,33 @@ def metric_buckets(
     ``switches_only`` keeps the series a switch reported; ``hosts``/``switches``, when
     given, keep only the series of those hosts or switches.
     """
+    sql, params = bucket_query(
+        metrics, start, end, step_s, switches_only=switches_only, hosts=hosts, switches=switches
+    )
+    frame = store.frame(f"{sql} ORDER BY metric, host, switch, {', '.join(ATTRIBUTES)}, t", params)
+    if frame.empty:
+        return pd.DataFrame({c: [] for c in BUCKET_COLUMNS})
+    frame = frame[BUCKET_COLUMNS]
+    for column in ("t", "first_time", "last_time"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def bucket_query(
+    metrics: Sequence[str],
+    start: datetime,
+    end: datetime,
+    step_s: int | None,
+    *,
+    switches_only: bool = False,
+    no_switch: bool = False,
+    hosts: Sequence[str] = (),
+    switches: Sequence[str] = (),
+) -> tuple[str, dict[str, object]]:
+    """The SQL of :func:`metric_buckets` (``BUCKET_COLUMNS``, unordered) and its parameters.
+
+    ``no_switch`` keeps the series a host reported. Other queries read it as a subquery.
+    """
     bucket = (
         "toDateTime({start:DateTime64(3)}, 'UTC')"
         if step_s is None
@@ -74,6 +101,8 @@ def metric_buckets(
     where = ["MetricName IN {metrics:Array(String)}", _RANGE]
     if switches_only:
         where.append("Switch != ''")
+    if no_switch:
+        where.append("Switch = ''")
     if hosts or switches:
         where.append(
             "(Host IN {hosts:Array(String)} OR (Switch != '' AND Switch IN {switches:Array(String)}))"
@@ -86,7 +115,6 @@ def metric_buckets(
         FROM {tier.metrics}
         WHERE {" AND ".join(where)}
         GROUP BY metric, temporality, host, switch, {", ".join(ATTRIBUTES)}, t
-        ORDER BY metric, host, switch, {", ".join(ATTRIBUTES)}, t
     """
     params: dict[str, object] = {
         "metrics": list(metrics),
@@ -97,13 +125,7 @@ def metric_buckets(
         "switches": list(switches),
     }
     params.update({f"a_{k}": v for k, v in ATTRIBUTES.items()})
-    frame = store.frame(sql, params)
-    if frame.empty:
-        return pd.DataFrame({c: [] for c in BUCKET_COLUMNS})
-    frame = frame[BUCKET_COLUMNS]
-    for column in ("t", "first_time", "last_time"):
-        frame[column] = pd.to_datetime(frame[column], utc=True)
-    return frame
+    return sql, params
 
 
 def _first_last(tier: Tier) -> str:

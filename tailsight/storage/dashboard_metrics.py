@@ -243,3 +243,37 @@ def gpu_state_buckets(
     params = {"start": start, "end": end, "step": step_s, "busy": busy, "idle": idle}
     row = store.rows(sql, {**params, "a_gpu": "hw.id"})[0]
     return int(row[0]), int(row[1]), int(row[2])
+
+
+def gpu_util_grid(
+    store: Store, start: datetime, end: datetime, step_s: int, max_rows: int
+) -> pd.DataFrame:
+    """Mean GPU utilization per heat-map row and ``step_s`` bucket: ``row``, ``t``, ``value``.
+
+    A row is a GPU (``host`` and its ``hw.name``, else ``hw.id``) or, past ``max_rows``
+    GPUs, a node (the mean of its GPUs' bucket means): a day of a thousand GPUs is then a
+    few thousand cells rather than a grid no screen shows, and is averaged in the store.
+    """
+    tier = tier_for(step_s, (end - start).total_seconds())
+    name = tier.attribute("hw.name", "a_name")
+    gpu = f"if({name} != '', {name}, {tier.attribute('hw.id', 'a_gpu')})"
+    sql = f"""
+        WITH per_gpu AS (
+            SELECT Host AS host, {gpu} AS gpu,
+                   toStartOfInterval(Window, toIntervalSecond({{step:UInt32}}), 'UTC') AS t,
+                   sum(Total) / greatest(sum(Points), 1) AS u
+            FROM {tier.metrics}
+            WHERE MetricName = 'hw.gpu.utilization' AND {_RANGE}
+            GROUP BY host, gpu, t
+        )
+        SELECT if((SELECT uniqExact(host, gpu) FROM per_gpu) > {{max_rows:UInt32}},
+                  host, concat(host, ' ', gpu)) AS row, t, avg(u) AS value
+        FROM per_gpu
+        GROUP BY row, t
+        ORDER BY row, t
+    """
+    params = {"start": start, "end": end, "step": step_s, "max_rows": max_rows}
+    rows = store.rows(sql, {**params, "a_name": "hw.name", "a_gpu": "hw.id"})
+    frame = pd.DataFrame(rows, columns=["row", "t", "value"])
+    frame["t"] = pd.to_datetime(frame["t"], utc=True)
+    return frame

@@ -12,7 +12,7 @@ import pytest
 
 from tailsight.analysis.series import bucket_values
 from tailsight.storage import Store
-from tailsight.storage.dashboard_metrics import gpu_state_buckets, metric_buckets
+from tailsight.storage.dashboard_metrics import gpu_state_buckets, gpu_util_grid, metric_buckets
 from tailsight.storage.dashboard_queries import replica_series, service_series, service_totals
 from tailsight.storage.rollup_tiers import TIERS, tier_for
 from tests.analysis.telemetry import insert_gauges, insert_spans, insert_sums, point, span
@@ -112,6 +112,13 @@ def test_gpu_state_counts_from_the_coarse_tier(store: Store) -> None:
     # Two 5-minute buckets per GPU; the 10 s tier at 30 s buckets gives the same shares.
     assert gpu_state_buckets(store, T0, end, 300, 0.8, 0.1) == (2, 2, 6)
     assert gpu_state_buckets(store, T0, T0 + timedelta(minutes=10), 30, 0.8, 0.1) == (20, 20, 60)
+    # The heat map: a row per GPU, or past ``max_rows`` GPUs one per node (the mean of its GPUs).
+    cells = gpu_util_grid(store, T0, end, 600, 128)
+    assert cells["row"].tolist() == ["node-1 GPU-a", "node-1 GPU-b", "node-1 GPU-c"]
+    assert cells["value"].tolist() == pytest.approx([0.9, 0.05, 0.5])
+    nodes = gpu_util_grid(store, T0, end, 300, 2)
+    assert nodes["row"].tolist() == ["node-1", "node-1"]
+    assert nodes["value"].tolist() == pytest.approx([1.45 / 3, 1.45 / 3])
 
 
 def test_latency_tiers(store: Store) -> None:

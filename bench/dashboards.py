@@ -107,44 +107,70 @@ COPIED = {
     "otel_metrics_sum": ("TimeUnix", "StartTimeUnix"),
     "otel_traces": ("Timestamp",),
 }
+# The 1-minute tiers copied for the older part; their views fill the 5-minute tiers.
+TIER_COPIED = {
+    "tailsight_metrics_1m": {
+        "Window": "Window - toIntervalSecond(copy * {s})",
+        "First": "tuple(First.1 - toIntervalSecond(copy * {s}), First.2)",
+        "Last": "tuple(Last.1 - toIntervalSecond(copy * {s}), Last.2)",
+    },
+    "tailsight_latency_1m": {"Window": "Window - toIntervalSecond(copy * {s})"},
+}
 
 
-def copy_back(
-    store: Store, slice_start: float, slice_s: int, copies: int, per_insert: int = 6
+def _columns(store: Store, table: str) -> list[str]:
+    return [
+        str(name)
+        for name, kind in store.rows(
+            "SELECT name, default_kind FROM system.columns "
+            "WHERE database = currentDatabase() AND table = {t:String} ORDER BY position",
+            {"t": table},
+        )
+        if kind not in ("MATERIALIZED", "ALIAS", "EPHEMERAL")
+    ]
+
+
+def _copy(
+    store: Store, table: str, exprs: dict[str, str], where: str, copies: range, per_insert: int
 ) -> None:
-    """Copy the rows of ``[slice_start, +slice_s)`` to each of the ``copies`` slices before it."""
+    names = _columns(store, table)
+    select = ", ".join(exprs.get(n, f"`{n}`") for n in names)
     started = time.monotonic()
+    before = int(store.rows(f"SELECT count() FROM {table}")[0][0])
+    for first in range(copies.start, copies.stop, per_insert):
+        count = min(per_insert, copies.stop - first)
+        store.command(
+            f"""
+            INSERT INTO {table} ({", ".join(f"`{n}`" for n in names)})
+            SELECT {select}
+            FROM {table} AS src
+            CROSS JOIN (SELECT number AS copy FROM numbers({first}, {count})) AS c
+            WHERE {where}
+            """,
+            settings={"insert_deduplicate": 0},
+        )
+    rows = int(store.rows(f"SELECT count() FROM {table}")[0][0]) - before
+    took = time.monotonic() - started
+    print(f"  {table}: {rows:,} rows in {took:.0f} s ({rows / max(took, 1e-9):,.0f}/s)", flush=True)
+
+
+def copy_back(store: Store, slice_start: float, slice_s: int, raw_copies: int, copies: int) -> None:
+    """Copy the slice ``[slice_start, +slice_s)`` to each of the ``copies`` slices before it.
+
+    The ``raw_copies`` nearest go through the raw tables (every rollup fills from them);
+    older ones copy the slice's 1-minute rollup rows, whose views fill the 5-minute tiers.
+    """
+    lo = f"toDateTime64({slice_start}, 9, 'UTC')"
+    hi = f"toDateTime64({slice_start + slice_s}, 9, 'UTC')"
     for table, times in COPIED.items():
-        names = [
-            str(name)
-            for name, kind in store.rows(
-                "SELECT name, default_kind FROM system.columns "
-                "WHERE database = currentDatabase() AND table = {t:String} ORDER BY position",
-                {"t": table},
-            )
-            if kind not in ("MATERIALIZED", "ALIAS", "EPHEMERAL")
-        ]
-        exprs = []
-        for name in names:
-            if name in times:
-                exprs.append(f"`{name}` - toIntervalSecond(copy * {slice_s})")
-            elif name == "TraceId":
-                exprs.append("concat(substring(TraceId, 1, 24), hex(toUInt32(copy)))")
-            else:
-                exprs.append(f"`{name}`")
-        for first in range(1, copies + 1, per_insert):
-            count = min(per_insert, copies + 1 - first)
-            store.command(
-                f"""
-                INSERT INTO {table} ({", ".join(f"`{n}`" for n in names)})
-                SELECT {", ".join(exprs)}
-                FROM {table} AS src
-                CROSS JOIN (SELECT number AS copy FROM numbers({first}, {count})) AS c
-                WHERE `{times[0]}` >= toDateTime64({slice_start}, 9, 'UTC')
-                """,
-                settings={"insert_deduplicate": 0},
-            )
-        print(f"  {table}: copied in {time.monotonic() - started:.0f} s", flush=True)
+        exprs = {t: f"`{t}` - toIntervalSecond(copy * {slice_s})" for t in times}
+        exprs["TraceId"] = "concat(substring(TraceId, 1, 24), hex(toUInt32(copy)))"
+        where = f"`{times[0]}` >= {lo} AND `{times[0]}` < {hi}"
+        _copy(store, table, exprs, where, range(1, raw_copies + 1), 3)
+    for table, shifted in TIER_COPIED.items():
+        exprs = {c: e.format(s=slice_s) for c, e in shifted.items()}
+        where = f"Window >= toDateTime({slice_start}, 'UTC') AND Window < toDateTime({slice_start + slice_s}, 'UTC')"
+        _copy(store, table, exprs, where, range(raw_copies + 1, copies + 1), 24)
 
 
 def analyse(api: str, start: float, end: float) -> None:
@@ -272,6 +298,9 @@ def main() -> int:
         "--sim-minutes", type=int, default=10, help="--fill sql: minutes simulated, then copied"
     )
     parser.add_argument(
+        "--raw-hours", type=float, default=2.0, help="--fill sql: hours copied through raw tables"
+    )
+    parser.add_argument(
         "--metric-every", type=int, default=30, help="--fill sim: ticks (10 s) between points"
     )
     parser.add_argument("--spans-per-window", type=float, default=3.0)
@@ -318,7 +347,8 @@ def main() -> int:
         build(scenario, data, every, args.spans_per_window)
         if copies > 0:
             with open_store(f"chdb://{data / 'store'}") as store:
-                copy_back(store, scenario.start, slice_s, copies)
+                raw = min(copies, int(args.raw_hours * 3600 // slice_s) - 1)
+                copy_back(store, scenario.start, slice_s, raw, copies)
         up = UpProcess(data / "store", env={"TAILSIGHT_ANALYSIS_INTERVAL_S": "100000"})
         try:
             up.wait_healthy(120)

@@ -22,6 +22,7 @@ from tailsight.storage.dashboard_metrics import fabric_links, lldp_neighbors
 
 ROUTE = r"^/fabric/?$"
 TOP_PORTS = 40
+MAX_LINK_ROWS = 60  # the links table lists the most congested links, not a whole fleet's
 
 
 def render(ctx: PageContext) -> html.Div:
@@ -48,8 +49,9 @@ def render(ctx: PageContext) -> html.Div:
         panel(
             "Links: NIC side and switch side",
             links_table(joined),
-            note="Each node NIC beside the switch port at its other end, most congested first: peak "
-            "per-second rates and utilization (busier direction over link speed).",
+            note="Each node NIC beside the switch port at its other end, most congested first "
+            f"(the first {MAX_LINK_ROWS} of {len(joined)}): peak per-second rates and utilization "
+            "(busier direction over link speed).",
             wide=True,
         ),
         panel(
@@ -106,7 +108,7 @@ def links_table(joined: pd.DataFrame) -> html.Div:
         return float(value) if value is not None else float("nan")
 
     rows = []
-    for _, x in joined.iterrows():
+    for _, x in joined.head(MAX_LINK_ROWS).iterrows():
         rows.append(
             [
                 html.Span(f"{x['host']}/{x['interface']}", className="culprit"),

@@ -11,10 +11,15 @@ page and all its graphs are drawn. A range change on the fleet page (whole range
 stopped and the store opened here, each page's render is run again and the time spent
 in its store queries alone is printed beside it.
 
-The limit is the issue's: 1 s per page and per redraw. ``--metric-every`` sets how often
-metrics are sent (ticks of 10 s): a day of this fleet at 10 s resolution (≈150 M points)
-takes hours to generate on two shared cores, so the default sends them every 5 minutes,
-as the demo sends its history; the printed row counts say what the store held.
+The limit is the issue's: 1 s per page and per redraw. A day of this fleet at 10 s
+resolution is ≈150 M points, which the simulator cannot generate on two shared cores in
+the time a bench may take, so by default (``--fill sql``) only the last ``--sim-minutes``
+(with the three faults) are simulated and sent, every metric every 10 s, and the rest of
+the range is filled by SQL: that slice copied back in time, slice after slice, through
+the exporter's raw tables (``INSERT … SELECT``), so the materialized views fill every
+rollup as ingest does. Counters restart at each copy (a reset every slice), trace ids get
+the copy's number. ``--fill sim`` simulates the whole range instead, metrics every
+``--metric-every`` ticks. The printed row counts say what the store held.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ class TimedStore(Store):
 
 
 def build(scenario: Scenario, data: Path, metric_every: int, spans_per_window: float) -> None:
+    """Simulate ``scenario`` into a fresh store through ``tailsight up`` (OTLP/HTTP)."""
     up = UpProcess(data / "store", env={"TAILSIGHT_ANALYSIS_INTERVAL_S": "100000"})
     try:
         up.wait_healthy(60)
@@ -80,7 +86,9 @@ def build(scenario: Scenario, data: Path, metric_every: int, spans_per_window: f
         sender = OtlpHttpSender(f"http://127.0.0.1:{up.otlp_http_port}")
         started = time.monotonic()
         try:
-            backfill(sim, sender, scenario.end, ticks_per_batch=30, metric_every=metric_every)
+            # A batch carries at most 4 ticks of metrics (a request is capped at 16 MiB).
+            batch = max(4, min(30, metric_every))
+            backfill(sim, sender, scenario.end, ticks_per_batch=batch, metric_every=metric_every)
         finally:
             sender.close()
         wait_drained(up)
@@ -89,16 +97,95 @@ def build(scenario: Scenario, data: Path, metric_every: int, spans_per_window: f
             f"{time.monotonic() - started:.0f} s",
             flush=True,
         )
-        body = f'{{"from": {scenario.end - 7200}, "to": {scenario.end}}}'.encode()
-        req = urllib.request.Request(
-            up.api + "/api/v1/analyze", body, {"Content-Type": "application/json"}
-        )
-        started = time.monotonic()
-        with urllib.request.urlopen(req, timeout=1800) as resp:
-            resp.read()
-        print(f"analysed the last 2 h in {time.monotonic() - started:.0f} s", flush=True)
     finally:
         up.stop()
+
+
+# The raw tables the slice is copied through, with their time columns.
+COPIED = {
+    "otel_metrics_gauge": ("TimeUnix", "StartTimeUnix"),
+    "otel_metrics_sum": ("TimeUnix", "StartTimeUnix"),
+    "otel_traces": ("Timestamp",),
+}
+# The 1-minute tiers copied for the older part; their views fill the 5-minute tiers.
+TIER_COPIED = {
+    "tailsight_metrics_1m": {
+        "Window": "Window - toIntervalSecond(copy * {s})",
+        "First": "tuple(First.1 - toIntervalSecond(copy * {s}), First.2)",
+        "Last": "tuple(Last.1 - toIntervalSecond(copy * {s}), Last.2)",
+    },
+    "tailsight_latency_1m": {"Window": "Window - toIntervalSecond(copy * {s})"},
+}
+
+
+def _columns(store: Store, table: str) -> list[str]:
+    return [
+        str(name)
+        for name, kind in store.rows(
+            "SELECT name, default_kind FROM system.columns "
+            "WHERE database = currentDatabase() AND table = {t:String} ORDER BY position",
+            {"t": table},
+        )
+        if kind not in ("MATERIALIZED", "ALIAS", "EPHEMERAL")
+    ]
+
+
+def _copy(
+    store: Store, table: str, exprs: dict[str, str], where: str, copies: range, per_insert: int
+) -> None:
+    names = _columns(store, table)
+    select = ", ".join(exprs.get(n, f"`{n}`") for n in names)
+    started = time.monotonic()
+    before = int(store.rows(f"SELECT count() FROM {table}")[0][0])
+    for first in range(copies.start, copies.stop, per_insert):
+        count = min(per_insert, copies.stop - first)
+        store.command(
+            f"""
+            INSERT INTO {table} ({", ".join(f"`{n}`" for n in names)})
+            SELECT {select}
+            FROM {table} AS src
+            CROSS JOIN (SELECT number AS copy FROM numbers({first}, {count})) AS c
+            WHERE {where}
+            """,
+            settings={"insert_deduplicate": 0},
+        )
+    rows = int(store.rows(f"SELECT count() FROM {table}")[0][0]) - before
+    took = time.monotonic() - started
+    print(f"  {table}: {rows:,} rows in {took:.0f} s ({rows / max(took, 1e-9):,.0f}/s)", flush=True)
+
+
+def copy_back(store: Store, slice_start: float, slice_s: int, raw_copies: int, copies: int) -> None:
+    """Copy the slice ``[slice_start, +slice_s)`` to each of the ``copies`` slices before it.
+
+    The ``raw_copies`` nearest go through the raw tables (every rollup fills from them);
+    older ones copy the slice's 1-minute rollup rows, whose views fill the 5-minute tiers.
+    """
+    lo = f"toDateTime64({slice_start}, 9, 'UTC')"
+    hi = f"toDateTime64({slice_start + slice_s}, 9, 'UTC')"
+    for table, times in COPIED.items():
+        exprs = {t: f"`{t}` - toIntervalSecond(copy * {slice_s})" for t in times}
+        exprs["TraceId"] = "concat(substring(TraceId, 1, 24), hex(toUInt32(copy)))"
+        where = f"`{times[0]}` >= {lo} AND `{times[0]}` < {hi}"
+        _copy(store, table, exprs, where, range(1, raw_copies + 1), 3)
+    for table, shifted in TIER_COPIED.items():
+        exprs = {c: e.format(s=slice_s) for c, e in shifted.items()}
+        where = f"Window >= toDateTime({slice_start}, 'UTC') AND Window < toDateTime({slice_start + slice_s}, 'UTC')"
+        _copy(store, table, exprs, where, range(raw_copies + 1, copies + 1), 24)
+
+
+def analyse(api: str, start: float, end: float) -> None:
+    """Ask the running server to analyse ``[start, end)``, so the store holds incidents."""
+    body = f'{{"from": {start}, "to": {end}}}'.encode()
+    req = urllib.request.Request(
+        api + "/api/v1/analyze", body, {"Content-Type": "application/json"}
+    )
+    started = time.monotonic()
+    with urllib.request.urlopen(req, timeout=1800) as resp:
+        resp.read()
+    print(
+        f"analysed the last {(end - start) / 60:.0f} min in {time.monotonic() - started:.0f} s",
+        flush=True,
+    )
 
 
 def page_paths(store: Store, start: datetime, end: datetime) -> dict[str, str]:
@@ -185,10 +272,17 @@ def query_times(data: Path, paths: dict[str, str], query: str) -> dict[str, tupl
                     page.render(ctx, **match.groupdict())
                     out[name] = (time.perf_counter() - started, TimedStore.spent)
                     break
-        rows = store.rows(
-            "SELECT (SELECT count() FROM tailsight_metrics_10s), (SELECT count() FROM tailsight_latency_10s)"
-        )[0]
-        print(f"rollup rows: tailsight_metrics_10s {rows[0]:,}, tailsight_latency_10s {rows[1]:,}")
+        tables = [
+            "tailsight_metrics_10s",
+            "tailsight_metrics_5m",
+            "tailsight_latency_10s",
+            "tailsight_latency_5m",
+            "otel_metrics_gauge",
+            "otel_metrics_sum",
+            "otel_traces",
+        ]
+        counts = store.rows("SELECT " + ", ".join(f"(SELECT count() FROM {t})" for t in tables))[0]
+        print("rows: " + ", ".join(f"{t} {n:,}" for t, n in zip(tables, counts, strict=True)))
     finally:
         store.close()
     return out
@@ -199,8 +293,15 @@ def main() -> int:
     parser.add_argument("--leaves", type=int, default=14)
     parser.add_argument("--nodes-per-leaf", type=int, default=9)
     parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument("--fill", choices=("sql", "sim"), default="sql")
     parser.add_argument(
-        "--metric-every", type=int, default=30, help="ticks (10 s) between metric points"
+        "--sim-minutes", type=int, default=10, help="--fill sql: minutes simulated, then copied"
+    )
+    parser.add_argument(
+        "--raw-hours", type=float, default=2.0, help="--fill sql: hours copied through raw tables"
+    )
+    parser.add_argument(
+        "--metric-every", type=int, default=30, help="--fill sim: ticks (10 s) between points"
     )
     parser.add_argument("--spans-per-window", type=float, default=3.0)
     parser.add_argument("--loads", type=int, default=5)
@@ -211,24 +312,49 @@ def main() -> int:
     duration = args.hours * 3600
     start = recent_noon(days_ago=3) - duration + 86400  # ends at noon two days back
     end = start + duration
+    slice_s = args.sim_minutes * 60 if args.fill == "sql" else int(duration)
+    copies = int(duration // slice_s) - 1
+    # The faults start in the simulated part: a minute apart, 5 minutes each (or to its end).
+    first = end - min(slice_s, 3600)
+    length = min(300, slice_s - 180)
     rng = random.Random(3)
     faults = (
-        replace(random_fault("port_congestion", fleet, rng, end - 3600, 300, "f1"), ramp_s=10),
-        replace(random_fault("gpu_noisy_neighbor", fleet, rng, end - 2700, 300, "f2"), ramp_s=10),
+        replace(random_fault("port_congestion", fleet, rng, first + 60, length, "f1"), ramp_s=10),
         replace(
-            random_fault("load_surge", fleet, rng, end - 1800, 300, "f3"), ramp_s=10, intensity=1.2
+            random_fault("gpu_noisy_neighbor", fleet, rng, first + 120, length, "f2"), ramp_s=10
+        ),
+        replace(
+            random_fault("load_surge", fleet, rng, first + 180, length, "f3"),
+            ramp_s=10,
+            intensity=1.2,
         ),
     )
-    scenario = Scenario(3, start, duration, spec, faults, name="bench-dashboards")
+    scenario = Scenario(3, end - slice_s, slice_s, spec, faults, name="bench-dashboards")
+    every = 1 if args.fill == "sql" else args.metric_every
     print(
         f"fleet: {len(fleet.switches)} switches, {len(fleet.nodes)} nodes, {len(fleet.gpus)} GPUs; "
-        f"{args.hours:g} h, metrics every {args.metric_every * 10} s, "
-        f"{args.spans_per_window:g} sampled spans per service per 10 s",
+        f"{args.hours:g} h, metrics every {every * 10} s, "
+        f"{args.spans_per_window:g} sampled spans per service per 10 s; "
+        + (
+            f"the last {args.sim_minutes} min simulated, copied {copies} times before it"
+            if args.fill == "sql"
+            else "all simulated"
+        ),
         flush=True,
     )
     data = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix="bench-dashboards-"))
     if not args.reuse:
-        build(scenario, data, args.metric_every, args.spans_per_window)
+        build(scenario, data, every, args.spans_per_window)
+        if copies > 0:
+            with open_store(f"chdb://{data / 'store'}") as store:
+                raw = min(copies, int(args.raw_hours * 3600 // slice_s) - 1)
+                copy_back(store, scenario.start, slice_s, raw, copies)
+        up = UpProcess(data / "store", env={"TAILSIGHT_ANALYSIS_INTERVAL_S": "100000"})
+        try:
+            up.wait_healthy(120)
+            analyse(up.api, end - min(duration, 1800.0), end)
+        finally:
+            up.stop()
     print(f"store: {data / 'store'}")
     iso = "%Y-%m-%dT%H:%M:%SZ"
     query = (

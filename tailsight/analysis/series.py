@@ -83,8 +83,11 @@ def bucket_values(frame: pd.DataFrame, step_s: float) -> pd.DataFrame:
 
     Gauges: the mean of the bucket's points. Delta sums: the bucket's total over its
     length. Cumulative sums: the increase between the bucket's first and last point over
-    the time between them (a drop counts as a reset: the value counted since it); NaN
-    where the bucket holds one point. Dashboards draw minutes to hours per bucket, where
+    the time between them; NaN where the bucket holds one point. A last value below the
+    bucket's peak means the counter was reset inside the bucket: the increase is then the
+    climb from the first point to the peak plus the value counted since the reset (exact
+    for one reset whose new count stays below the old peak, as a 5-minute bucket of
+    a restarted exporter has). Dashboards draw minutes to hours per bucket, where
     the increase across a bucket edge is a rounding error; analysis uses ``with_values``.
     """
     if frame.empty:
@@ -103,7 +106,8 @@ def bucket_values(frame: pd.DataFrame, step_s: float) -> pd.DataFrame:
             frame["last_time"].to_numpy(dtype="datetime64[ns]").astype("int64")
             - frame["first_time"].to_numpy(dtype="datetime64[ns]").astype("int64")
         ) / 1e9
-        increase = np.where(last >= first, last - first, last)
+        peak = frame["peak"].to_numpy(dtype=float)
+        increase = np.where(last >= peak, last - first, np.maximum(peak - first, 0.0) + last)
         with np.errstate(divide="ignore", invalid="ignore"):
             rate = np.where(span > 0, increase / span, np.nan)
         value[cumulative] = rate[cumulative]

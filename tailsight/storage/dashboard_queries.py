@@ -1,10 +1,11 @@
 """What the dashboards read about services, replicas and traces, from the latency rollup.
 
-Every query here reads ``tailsight_latency_10s`` (migration 4) merged to the step a
-page draws at, never the raw spans over a range: a day of a large fleet is then a few
-hundred thousand rollup rows. The exceptions read ``otel_traces`` bounded by both
-time and ``LIMIT``: a few slow example traces of one incident and their span trees,
-and a sample of a service's calls into other services.
+Every query here reads a latency rollup tier (``storage.rollup_tiers``: 5 min for a day,
+10 s for minutes; migrations 4 and 11) merged to the step a page draws at, never the raw
+spans over a range: a day of a large fleet is then a few hundred thousand rollup rows.
+The exceptions read ``otel_traces`` bounded by both time and ``LIMIT``: a few slow
+example traces of one incident and their span trees, and a sample of a service's calls
+into other services.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from tailsight.storage.rollup_tiers import tier_for
 from tailsight.storage.store import Store
 
 _BUCKET = "toStartOfInterval(Window, toIntervalSecond({step:UInt32}), 'UTC')"
@@ -23,10 +25,11 @@ SERVICE_SERIES_COLUMNS = ["service", "t", "requests", "failures", "p50_ms", "p99
 
 def service_series(store: Store, start: datetime, end: datetime, step_s: int) -> pd.DataFrame:
     """Per service and ``step_s`` bucket: stored server spans, failures, p50 and p99 in ms."""
+    table = tier_for(step_s, (end - start).total_seconds()).latency
     sql = f"""
         SELECT Service, {_BUCKET} AS t, sum(Requests), sum(Failures),
                quantilesTDigestMerge(0.5, 0.99)(Latency) AS q
-        FROM tailsight_latency_10s
+        FROM {table}
         WHERE {_RANGE}
         GROUP BY Service, t
         ORDER BY Service, t
@@ -40,10 +43,11 @@ def service_series(store: Store, start: datetime, end: datetime, step_s: int) ->
 
 def service_totals(store: Store, start: datetime, end: datetime) -> pd.DataFrame:
     """Per service over the whole range: requests, failures, p50 and p99 in ms."""
+    table = tier_for(None, (end - start).total_seconds()).latency
     sql = f"""
         SELECT Service, sum(Requests), sum(Failures),
                quantilesTDigestMerge(0.5, 0.99)(Latency) AS q
-        FROM tailsight_latency_10s
+        FROM {table}
         WHERE {_RANGE}
         GROUP BY Service
         ORDER BY Service
@@ -59,9 +63,10 @@ def replica_series(
     store: Store, service: str, start: datetime, end: datetime, step_s: int
 ) -> pd.DataFrame:
     """Per replica (host, pid) of ``service`` and bucket: requests and p99 in ms (heat map)."""
+    table = tier_for(step_s, (end - start).total_seconds()).latency
     sql = f"""
         SELECT Host, Pid, {_BUCKET} AS t, sum(Requests), quantilesTDigestMerge(0.99)(Latency) AS q
-        FROM tailsight_latency_10s
+        FROM {table}
         WHERE Service = {{service:String}} AND {_RANGE}
         GROUP BY Host, Pid, t
         ORDER BY Host, Pid, t
@@ -75,9 +80,10 @@ def replica_series(
 
 def operation_totals(store: Store, service: str, start: datetime, end: datetime) -> pd.DataFrame:
     """Per operation (span name) of ``service`` over the range: requests, failures, p99 in ms."""
+    table = tier_for(None, (end - start).total_seconds()).latency
     sql = f"""
         SELECT Operation, sum(Requests), sum(Failures), quantilesTDigestMerge(0.99)(Latency) AS q
-        FROM tailsight_latency_10s
+        FROM {table}
         WHERE Service = {{service:String}} AND {_RANGE}
         GROUP BY Operation
         ORDER BY Operation

@@ -52,22 +52,25 @@ def test_bucket_values_rates_and_means() -> None:
     t = pd.Timestamp(T0)
     frame = pd.DataFrame(
         {
-            "metric": ["g", "d", "c", "c", "c1"],
-            "kind": ["gauge", "sum", "sum", "sum", "sum"],
-            "temporality": [0, 1, 2, 2, 2],
-            "t": [t] * 5,
-            "first": [0.0, 0.0, 100.0, 500.0, 7.0],
-            "last": [0.0, 0.0, 700.0, 50.0, 7.0],
-            "first_time": [t, t, t, t, t],
-            "last_time": [t, t, t + pd.Timedelta(seconds=60), t + pd.Timedelta(seconds=50), t],
-            "total": [3.0, 120.0, 0.0, 0.0, 0.0],
-            "points": [4, 2, 7, 6, 1],
-            "peak": [1.0, 60.0, 700.0, 500.0, 7.0],
+            "metric": ["g", "d", "c", "c", "c1", "c"],
+            "kind": ["gauge", "sum", "sum", "sum", "sum", "sum"],
+            "temporality": [0, 1, 2, 2, 2, 2],
+            "t": [t] * 6,
+            "first": [0.0, 0.0, 100.0, 500.0, 7.0, 100.0],
+            "last": [0.0, 0.0, 700.0, 50.0, 7.0, 150.0],
+            "first_time": [t] * 6,
+            "last_time": [t, t, t + pd.Timedelta(seconds=60), t + pd.Timedelta(seconds=50), t]
+            + [t + pd.Timedelta(seconds=100)],
+            "total": [3.0, 120.0, 0.0, 0.0, 0.0, 0.0],
+            "points": [4, 2, 7, 6, 1, 10],
+            "peak": [1.0, 60.0, 700.0, 500.0, 7.0, 400.0],
         }
     )
     value = bucket_values(frame, 60.0)["value"].to_list()
     assert value[:4] == [0.75, 2.0, 10.0, 1.0]  # mean, delta/60 s, 600/60 s, reset: 50/50 s
     assert np.isnan(value[4])  # one point: no rate
+    # Reset inside the bucket, the last point above the first: 100 -> 400, then 150 since.
+    assert value[5] == 4.5
 
 
 def test_evidence_rows_map_to_their_series() -> None:

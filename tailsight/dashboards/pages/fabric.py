@@ -13,16 +13,16 @@ from tailsight.analysis.fleet import (
     PORT_COUNTERS,
     PORT_SPEED,
     congestion_score,
-    link_side,
 )
-from tailsight.analysis.series import bucket_values
 from tailsight.dashboards import figures as fig
 from tailsight.dashboards.pages.fleet import COUNTER_MIN_STEP
 from tailsight.dashboards.ui import PageContext, graph, page, panel, pct, rate, table, when
-from tailsight.storage.dashboard_metrics import fabric_links, lldp_neighbors, metric_buckets
+from tailsight.storage.dashboard_links import link_summaries
+from tailsight.storage.dashboard_metrics import fabric_links, lldp_neighbors
 
 ROUTE = r"^/fabric/?$"
 TOP_PORTS = 40
+MAX_LINK_ROWS = 60  # the links table lists the most congested links, not a whole fleet's
 
 
 def render(ctx: PageContext) -> html.Div:
@@ -30,18 +30,11 @@ def render(ctx: PageContext) -> html.Div:
     step = max(r.step_s, COUNTER_MIN_STEP)
     links = fabric_links(ctx.store, r.start, r.end)
     lldp = lldp_neighbors(ctx.store, r.start, r.end)
-    port_rows = metric_buckets(
-        ctx.store, [*PORT_COUNTERS, PORT_SPEED], r.start, r.end, step, switches_only=True
+    ports = link_summaries(
+        ctx.store, PORT_COUNTERS, PORT_SPEED, r.start, r.end, step, switch_side=True
     )
-    ports = link_side(
-        bucket_values(port_rows, step), PORT_COUNTERS, PORT_SPEED, ["switch", "interface"]
-    )
-    nic_rows = metric_buckets(ctx.store, [*NIC_COUNTERS, NIC_SPEED], r.start, r.end, step)
-    nics = link_side(
-        bucket_values(nic_rows[nic_rows["switch"] == ""], step),
-        NIC_COUNTERS,
-        NIC_SPEED,
-        ["host", "interface"],
+    nics = link_summaries(
+        ctx.store, NIC_COUNTERS, NIC_SPEED, r.start, r.end, step, switch_side=False
     )
     joined = both_sides(links, nics, ports)
     return page(
@@ -56,8 +49,9 @@ def render(ctx: PageContext) -> html.Div:
         panel(
             "Links: NIC side and switch side",
             links_table(joined),
-            note="Each node NIC beside the switch port at its other end, most congested first: peak "
-            "per-second rates and utilization (busier direction over link speed).",
+            note="Each node NIC beside the switch port at its other end, most congested first "
+            f"(the first {MAX_LINK_ROWS} of {len(joined)}): peak per-second rates and utilization "
+            "(busier direction over link speed).",
             wide=True,
         ),
         panel(
@@ -114,7 +108,7 @@ def links_table(joined: pd.DataFrame) -> html.Div:
         return float(value) if value is not None else float("nan")
 
     rows = []
-    for _, x in joined.iterrows():
+    for _, x in joined.head(MAX_LINK_ROWS).iterrows():
         rows.append(
             [
                 html.Span(f"{x['host']}/{x['interface']}", className="culprit"),

@@ -14,11 +14,9 @@ from tailsight.analysis.fleet import (
     PORT_SPEED,
     GpuHours,
     gpu_hours_of,
-    link_side,
     service_table,
     worst_ports,
 )
-from tailsight.analysis.series import bucket_values
 from tailsight.dashboards import figures as fig
 from tailsight.dashboards.slo_source import slo_statuses
 from tailsight.dashboards.ui import (
@@ -35,7 +33,8 @@ from tailsight.dashboards.ui import (
     when,
 )
 from tailsight.model import Incident
-from tailsight.storage.dashboard_metrics import gpu_state_buckets, metric_buckets
+from tailsight.storage.dashboard_links import link_summaries
+from tailsight.storage.dashboard_metrics import gpu_state_buckets
 from tailsight.storage.dashboard_queries import service_series, service_totals
 from tailsight.storage.incidents import list_incidents
 
@@ -51,11 +50,8 @@ def render(ctx: PageContext) -> html.Div:
     counts = gpu_state_buckets(ctx.store, r.start, r.end, r.step_s, BUSY, IDLE)
     hours = gpu_hours_of(*counts, r.step_s)
     port_step = max(r.step_s, COUNTER_MIN_STEP)
-    port_rows = metric_buckets(
-        ctx.store, [*PORT_COUNTERS, PORT_SPEED], r.start, r.end, port_step, switches_only=True
-    )
-    ports = link_side(
-        bucket_values(port_rows, port_step), PORT_COUNTERS, PORT_SPEED, ["switch", "interface"]
+    ports = link_summaries(
+        ctx.store, PORT_COUNTERS, PORT_SPEED, r.start, r.end, port_step, switch_side=True
     )
     services = service_table(totals, series, r.seconds)
     open_incidents = [i for i in incidents if i.end is None]

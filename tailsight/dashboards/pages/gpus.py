@@ -9,7 +9,7 @@ from dash import html
 from tailsight.analysis.series import bucket_values
 from tailsight.dashboards import figures as fig
 from tailsight.dashboards.ui import PageContext, graph, page, panel, pct, table, when
-from tailsight.storage.dashboard_metrics import gpu_process_shares, metric_buckets
+from tailsight.storage.dashboard_metrics import gpu_process_shares, gpu_util_grid, metric_buckets
 
 ROUTE = r"^/gpus/?$"
 SUMMARY_METRICS = (
@@ -26,15 +26,13 @@ MAX_TABLE_ROWS = 60  # tables list the GPUs most worth a look, not a whole fleet
 
 def render(ctx: PageContext) -> html.Div:
     r = ctx.range
-    util = bucket_values(
-        metric_buckets(ctx.store, ["hw.gpu.utilization"], r.start, r.end, r.step_s), r.step_s
-    )
+    cells = gpu_util_grid(ctx.store, r.start, r.end, r.step_s, MAX_HEAT_ROWS)
     summary = gpu_summary(
         bucket_values(metric_buckets(ctx.store, SUMMARY_METRICS, r.start, r.end, None), r.seconds)
     )
     shares = gpu_process_shares(ctx.store, r.start, r.end)
     names = summary.set_index(["host", "hw_id"])["gpu"].to_dict() if not summary.empty else {}
-    rows = util_heatmap_rows(util)
+    rows = util_heatmap_rows(cells)
     return page(
         "GPUs",
         panel(
@@ -67,15 +65,11 @@ def render(ctx: PageContext) -> html.Div:
     )
 
 
-def util_heatmap_rows(util: pd.DataFrame) -> pd.DataFrame:
-    """Node/GPU × bucket grid of utilization, rows sorted by node then GPU name."""
-    if util.empty:
+def util_heatmap_rows(cells: pd.DataFrame) -> pd.DataFrame:
+    """Node/GPU × bucket grid of utilization (``gpu_util_grid``'s cells), rows sorted by name."""
+    if cells.empty:
         return pd.DataFrame()
-    frame = util.assign(
-        row=util["host"] + " " + util["gpu"].where(util["gpu"] != "", util["hw_id"])
-    )
-    grid = frame.pivot_table(index="row", columns="t", values="value", aggfunc="mean")
-    return grid.sort_index()
+    return cells.pivot(index="row", columns="t", values="value").sort_index()
 
 
 def utilization_heatmap(grid: pd.DataFrame) -> go.Figure:

@@ -7,6 +7,7 @@ into the 1-minute and 5-minute tiers as they do in production.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +138,34 @@ def test_latency_tiers(store: Store) -> None:
     replicas = replica_series(store, "api", T0, end, 600)
     assert replicas[["host", "pid", "requests"]].values.tolist() == [["node-1", "42", 120]]
     assert replicas.iloc[0]["p99_ms"] == pytest.approx(40.0)
+
+
+def test_a_store_that_upgrades_keeps_its_history_in_the_tiers(tmp_path: Path) -> None:
+    from tailsight.storage import open_store
+    from tailsight.storage.ddl import Target
+    from tailsight.storage.migrations import MIGRATIONS, applied_versions, migrate
+
+    store = open_store(f"chdb://{tmp_path / 'store'}")
+    try:
+        # A store of the schema before migration 11 (as an older release left it), with data.
+        migrate(store, ttl_days=30)
+        for table in ("metrics", "latency"):
+            for tier in ("1m", "5m"):
+                store.command(f"DROP VIEW IF EXISTS tailsight_{table}_{tier}_mv")
+                store.command(f"DROP TABLE tailsight_{table}_{tier}")
+        store.command("DELETE FROM tailsight_schema_migrations WHERE Version = 11")
+        assert 11 not in applied_versions(store)
+        _sum_points(store, _counter_points())
+        insert_spans(store, [span("api", T0 + timedelta(seconds=s), 4) for s in range(0, 600, 5)])
+
+        assert migrate(store, ttl_days=30).applied == (11,)
+        end = T0 + timedelta(hours=24)
+        whole = metric_buckets(store, [COUNTER], T0, end, None)
+        assert whole.iloc[0]["points"] == 32 and whole.iloc[0]["last"] == 200.0
+        assert service_series(store, T0, end, 300)["requests"].to_list() == [60, 60]
+        # Run again: nothing more is copied.
+        for sql in next(m for m in MIGRATIONS if m.version == 11).render(Target(store.database)):
+            store.command(sql)
+        assert metric_buckets(store, [COUNTER], T0, end, None).iloc[0]["points"] == 32
+    finally:
+        store.close()

@@ -15,13 +15,18 @@ needs no map look-up. ``Attributes`` stays in the key: series never merge.
 ``tailsight_latency_1m`` / ``_5m`` keep the 10 s table's columns (t-digest states per
 replica) over wider windows: quantiles still merge states, over 6 or 30 times fewer rows.
 ``storage.rollup_tiers`` chooses the tier a query reads.
+
+Rows already in the 10 s rollups when the migration runs are copied into the 1-minute
+tiers (and through their views into the 5-minute ones) for the minutes before the first
+the views wrote, so a store that upgrades keeps its history on long ranges; a re-run
+copies nothing more.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from tailsight.storage.ddl import MaterializedView, SchemaObject, Table
+from tailsight.storage.ddl import MaterializedView, SchemaObject, Statement, Table
 from tailsight.storage.migrations.m0004_rollups import LATENCY_10S
 
 # Column -> the attribute it holds (the ones ``storage.dashboard_metrics`` splits by).
@@ -116,13 +121,31 @@ GROUP BY Service, Operation, Host, Pid, Window
 _FIRST_10S = "tuple(FirstTime, finalizeAggregation(First))"
 _LAST_10S = "tuple(LastTime, finalizeAggregation(Last))"
 
+
+def _backfill(view: MaterializedView) -> Statement:
+    """Copy what the view's source held before the view existed (its views cascade it on)."""
+    cutoff = (
+        "WHERE Window < (SELECT if(count() = 0, toDateTime('2106-01-01 00:00:00', 'UTC'), "
+        f"min(Window)) FROM {{db}}.{view.target})\nGROUP BY"
+    )
+    select = view.select.replace("{source}", f"{{db}}.{view.source}").replace("GROUP BY", cutoff)
+    return Statement(f"INSERT INTO {{db}}.{view.target} {select}")
+
+
+METRICS_1M_MV = _metrics_view(
+    60, "tailsight_metrics_1m", "tailsight_metrics_10s", _FIRST_10S, _LAST_10S
+)
+LATENCY_1M_MV = _latency_view(60, "tailsight_latency_1m", "tailsight_latency_10s")
+
 OBJECTS: list[SchemaObject] = [
     _metrics_table("tailsight_metrics_1m"),
-    _metrics_view(60, "tailsight_metrics_1m", "tailsight_metrics_10s", _FIRST_10S, _LAST_10S),
+    METRICS_1M_MV,
     _metrics_table("tailsight_metrics_5m"),
     _metrics_view(300, "tailsight_metrics_5m", "tailsight_metrics_1m", "First", "Last"),
     _latency_table("tailsight_latency_1m"),
-    _latency_view(60, "tailsight_latency_1m", "tailsight_latency_10s"),
+    LATENCY_1M_MV,
     _latency_table("tailsight_latency_5m"),
     _latency_view(300, "tailsight_latency_5m", "tailsight_latency_1m"),
+    _backfill(METRICS_1M_MV),
+    _backfill(LATENCY_1M_MV),
 ]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from tailsight.analysis import candidates as cand
-from tailsight.analysis import cpu, load
+from tailsight.analysis import cpu, llm, load
 from tailsight.analysis.evidence import Phases, change
 from tailsight.analysis.scoring import BlastRadius, score
 from tailsight.analysis.topology import Topology
@@ -43,6 +43,8 @@ class IncidentFrames:
     operations: pd.DataFrame | None = None
     # The spiking service's CLIENT spans against their callees' (``client_server_gaps``).
     gaps: pd.DataFrame | None = None
+    # Its LLM latency SLIs per model and window (``llm_latency_windows``); generative services.
+    llm: pd.DataFrame | None = None
 
 
 def downstream_target(
@@ -109,6 +111,7 @@ def rank_causes(incident: Incident, frames: IncidentFrames, phases: Phases) -> t
         *cpu.cpu_saturation(topo, values, phases),
         *cand.gpu_idle(topo, values, phases),
         *load.load_surge(topo, frames.requests, phases, frames.operations),
+        *llm.queue_saturation(topo, frames.llm, phases),
     ]
     if frames.gaps is not None:
         # Reach: the spiking service's replicas, which made the calls.

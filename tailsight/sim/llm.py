@@ -28,7 +28,7 @@ from tailsight.sim.fleet import Fleet
 
 LLM_SPAN_NAME = "llm_request"  # vLLM's request span
 PREFILL_SHARE = 0.15  # of a request's GPU time, at nominal prompt length
-OUTPUT_TAIL = 1.8  # output length ~ size**1.8: lognormal, 1.8x the spread of request sizes
+OUTPUT_TAIL = 2.2  # output length ~ size**2.2: lognormal, 2.2x the spread of request sizes
 KV_CAPACITY_LOSS = 0.5  # kv_cache_pressure at level 1 divides capacity by 1 + this
 
 

@@ -27,6 +27,8 @@ _COLUMNS = (
     "Causes.EntityId",
     "Causes.Summary",
     "Causes.Evidence",
+    "Sli",
+    "Model",
     "Source",
     "UpdatedAt",
     "Deleted",
@@ -51,6 +53,8 @@ def _row(incident: Incident, source: str, now: datetime, deleted: int = 0) -> tu
         [c.entity.id if c.entity else "" for c in causes],
         [c.summary for c in causes],
         [json.dumps([e.to_json() for e in c.evidence]) for c in causes],
+        incident.sli,
+        incident.model,
         source,
         now,
         deleted,
@@ -106,7 +110,7 @@ def list_incidents(
 
 def _select(store: Store, where: str, params: dict[str, Any]) -> list[Incident]:
     sql = (
-        f"SELECT {', '.join(_COLUMNS[:15])} FROM tailsight_incidents FINAL "
+        f"SELECT {', '.join(_COLUMNS[:17])} FROM tailsight_incidents FINAL "
         f"WHERE Deleted = 0 AND {where} ORDER BY Start DESC, Id"
     )
     return [_incident(row) for row in store.rows(sql, params)]
@@ -135,6 +139,8 @@ def _incident(row: Sequence[Any]) -> Incident:
         eids,
         summaries,
         evidences,
+        sli,
+        model,
     ) = row
     causes = tuple(
         Cause(
@@ -160,6 +166,8 @@ def _incident(row: Sequence[Any]) -> Incident:
         operation=operation,
         request_count=int(count),
         causes=causes,
+        sli=str(sli),
+        model=str(model),
     )
 
 

@@ -94,7 +94,6 @@ def _own_latency(
         cpu_ms=cpu,
         gpu_ms=gpu,
         size=size,
-        size_sigma=fleet.profiles[st.replica.service].size_sigma,
         output_scale=st.output_scale,
         key=key,
     )

@@ -6,10 +6,10 @@ vLLM's own OTLP request span (``llm_request``, SERVER) reports them as
 ``…time_in_model_prefill``/``…time_in_model_decode`` and ``…e2e``, with the token counts
 ``gen_ai.usage.input_tokens``/``output_tokens``. Here the GPU time the latency model
 already draws (``gpu_ms`` x contention x a lognormal request size) is split into prefill
-(``PREFILL_SHARE``) and decode; the output length follows the same lognormal size, with a
-heavier tail (``OUTPUT_TAIL``), and decode time is proportional to it, so the span's
-duration, its phases and its token counts agree: time per output token stays flat while
-output lengths vary (mean GPU time per request is unchanged, and so is capacity).
+(``PREFILL_SHARE``) and decode; the output length follows the same lognormal size
+(sigma 0.5 for ``llm-gateway``: the p99 is 2.8x the mean, one in a thousand 4.1x),
+and decode time is proportional to it, so the span's duration, its phases and its token
+counts agree: time per output token stays flat while output lengths vary.
 
 Two fault kinds act on these services (``sim.faults``): ``long_output_burst`` doubles the
 output lengths (decode time with them; TTFT and TPOT stay healthy: not an incident) and
@@ -28,7 +28,6 @@ from tailsight.sim.fleet import Fleet
 
 LLM_SPAN_NAME = "llm_request"  # vLLM's request span
 PREFILL_SHARE = 0.15  # of a request's GPU time, at nominal prompt length
-OUTPUT_TAIL = 2.2  # output length ~ size**2.2: lognormal, 2.2x the spread of request sizes
 KV_CAPACITY_LOSS = 0.5  # kv_cache_pressure at level 1 divides capacity by 1 + this
 
 
@@ -77,23 +76,19 @@ def llm_timing(
     cpu_ms: float,
     gpu_ms: float,
     size: float,
-    size_sigma: float,
     output_scale: float,
     key: bytes,
 ) -> LlmTiming:
     """Phases of a request whose GPU time at nominal output length is ``gpu_ms``.
 
-    ``size`` is the request's lognormal size (mean 1, ``size_sigma``) the latency model
-    drew. Output lengths are heavier-tailed than that: ``size ** OUTPUT_TAIL`` rescaled to
-    mean 1, so the mean GPU time per request (and the capacity it implies) is unchanged.
+    ``size`` is the request's lognormal size (mean 1) the latency model drew: output
+    length and decode time follow it, so the request's duration is exactly the one the
+    latency model gives every service (the RCA corpus and its figures stay as they were).
     ``output_scale`` multiplies output length and decode time during a burst.
     """
-    per_size = gpu_ms / size  # contention, throttling and any stall, per unit of work
-    mean_heavy = math.exp(size_sigma**2 * OUTPUT_TAIL * (OUTPUT_TAIL - 1) / 2)
-    heavy = size**OUTPUT_TAIL / mean_heavy * output_scale
     prefill = PREFILL_SHARE * gpu_ms
-    decode = (1.0 - PREFILL_SHARE) * per_size * heavy
-    out_tokens = max(1, round(profile.mean_output_tokens * heavy))
+    decode = (1.0 - PREFILL_SHARE) * gpu_ms * output_scale
+    out_tokens = max(1, round(profile.mean_output_tokens * size * output_scale))
     z = NormalDist().inv_cdf(_unit(key))
     sigma = profile.input_sigma
     in_tokens = max(1, round(profile.mean_input_tokens * math.exp(sigma * z - sigma**2 / 2)))

@@ -10,13 +10,13 @@ output tokens; ``e2e`` falls back to the span's duration. The model is the respo
 else the request's (``gen_ai.response.model`` / ``gen_ai.request.model``). Older vLLM
 spells the token counts ``gen_ai.usage.prompt_tokens``/``completion_tokens``: both count.
 
-The ``tailsight_incidents`` table gains ``Sli`` (``""`` for request duration, ``ttft`` or
-``tpot``) and ``Model``, which name what an incident's p99 is of.
+``tailsight_incident_slis`` names, per incident id, the SLI (``ttft`` or ``tpot``) and
+model an incident's p99 is of; incidents without a row are of request duration.
 """
 
 from __future__ import annotations
 
-from tailsight.storage.ddl import MaterializedView, SchemaObject, Statement, Table
+from tailsight.storage.ddl import MaterializedView, SchemaObject, Table
 
 LLM_LATENCY_10S = Table(
     name="tailsight_llm_latency_10s",
@@ -84,15 +84,21 @@ GROUP BY Service, Model, Host, Pid, Window
 """,
 )
 
-# The local table, then (in cluster mode) the distributed one; on one node both are the same
-# table and the second statement finds the columns there.
-INCIDENT_SLI = [
-    Statement(
-        f"ALTER TABLE {{db}}.{table}{{on_cluster}} "
-        "ADD COLUMN IF NOT EXISTS Sli LowCardinality(String) DEFAULT '', "
-        "ADD COLUMN IF NOT EXISTS Model String DEFAULT ''"
-    )
-    for table in ("{local:tailsight_incidents}", "tailsight_incidents")
-]
+# What an incident's p99 is of, by incident id, for the LLM SLIs (request-duration incidents
+# have no row). A table beside ``tailsight_incidents`` rather than new columns of it: a
+# cluster's Distributed table would need altering too, and schema statements act on
+# each node's local tables only. Ids never change meaning (the SLI is part of the id).
+INCIDENT_SLIS = Table(
+    name="tailsight_incident_slis",
+    body="""
+Id String,
+Sli LowCardinality(String),
+Model String,
+UpdatedAt DateTime64(6, 'UTC')
+""",
+    engine="ReplacingMergeTree(UpdatedAt)",
+    order_by="(Id)",
+    shard_key="cityHash64(Id)",
+)
 
-OBJECTS: list[SchemaObject] = [LLM_LATENCY_10S, LLM_LATENCY_10S_MV, *INCIDENT_SLI]
+OBJECTS: list[SchemaObject] = [LLM_LATENCY_10S, LLM_LATENCY_10S_MV, INCIDENT_SLIS]

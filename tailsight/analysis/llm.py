@@ -134,8 +134,8 @@ def reconcile(
     Returns the incidents kept and the dropped ones with the reason (for the log).
     """
     generative = set(llm["service"]) if not llm.empty else set()
+    slis, dropped = _one_per_slowdown(slis, end)
     kept: list[tuple[int, Incident]] = []
-    dropped: list[tuple[Incident, str]] = []
     for bucket, inc in duration:
         if inc.service not in generative:
             kept.append((bucket, inc))
@@ -150,6 +150,30 @@ def reconcile(
             continue
         kept.append((bucket, inc))
     return kept + slis, dropped
+
+
+def _one_per_slowdown(
+    slis: list[tuple[int, Incident]], end: datetime
+) -> tuple[list[tuple[int, Incident]], list[tuple[Incident, str]]]:
+    """One incident per (service, model) slowdown: a TPOT spike during a TTFT one is the same.
+
+    A GPU slowed by a neighbor delays both the first token and every next one; the TTFT
+    incident (earliest first) speaks for both, a TPOT-only spike stays.
+    """
+    order = sorted(slis, key=lambda bi: (bi[1].start, SLIS.index(bi[1].sli)))
+    kept: list[tuple[int, Incident]] = []
+    dropped: list[tuple[Incident, str]] = []
+    for bucket, inc in order:
+        same = [
+            k
+            for _, k in kept
+            if k.service == inc.service and k.model == inc.model and _overlaps(k, inc, end)
+        ]
+        if same:
+            dropped.append((inc, f"reported on {same[0].sli} of {same[0].model}"))
+        else:
+            kept.append((bucket, inc))
+    return kept, dropped
 
 
 def queue_saturation(topo: Topology, llm: pd.DataFrame | None, phases: Phases) -> list[Candidate]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -146,3 +147,18 @@ def test_queueing_at_a_steady_rate_is_the_service_saturated_by_its_own_load() ->
 )
 def test_no_queue_cause_without_queueing_or_with_a_rate_rise(shape: dict[str, float]) -> None:
     assert queue_saturation(TOPO, frame(**shape), PHASES) == []
+
+
+def test_a_tpot_spike_during_a_ttft_spike_is_the_same_slowdown() -> None:
+    ttft = Incident("llm", ONSET, ONSET + timedelta(minutes=9), 4e3, 400.0, sli="ttft", model="m1")
+    tpot = replace(ttft, start=ONSET + timedelta(seconds=30), sli="tpot")
+    later = replace(tpot, start=ONSET + timedelta(hours=2))
+    kept, dropped = reconcile(
+        [],
+        [(10, tpot), (10, ttft), (10, later)],
+        frame(),
+        lambda i, b: PHASES,
+        ONSET + timedelta(hours=3),
+    )
+    assert [i for _, i in kept] == [ttft, later]
+    assert dropped == [(tpot, "reported on ttft of m1")]

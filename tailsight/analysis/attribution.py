@@ -22,6 +22,7 @@ from tailsight.analysis.traces import wire_delay
 from tailsight.model import Cause, Entity, Incident
 
 MIN_SCORE = 0.05
+CONTENTION = ("noisy_neighbor", "cpu_saturation")  # what slows a replica from beside or within
 
 
 @dataclass(frozen=True)
@@ -160,14 +161,18 @@ def _explained_away(found: list[cand.Candidate]) -> list[cand.Candidate]:
 
     Such a GPU waits on the network or shares its SMs; naming it too would blame a GPU
     that merely dipped at the same time (a distractor of the corpus does exactly that).
+    Likewise an LLM engine's queue (``llm.queue_saturation``) is a symptom where a
+    neighbor or its own CPU shortage slows a replica: the queue is behind that GPU or CPU.
     """
     blockers = [
         c for c in found if c.kind in ("noisy_neighbor", "network_congestion") and c.strength >= 0.5
     ]
+    contention = [c for c in found if c.kind in CONTENTION and c.strength >= 0.5]
     return [
         c
         for c in found
         if not (c.kind == "gpu_underutilized" and any(c.reach & b.reach for b in blockers))
+        and not (llm.is_queueing(c) and any(c.reach & b.reach for b in contention))
     ]
 
 

@@ -176,6 +176,14 @@ def _one_per_slowdown(
     return kept, dropped
 
 
+QUEUE_EVIDENCE = "gen_ai.latency.time_in_queue"
+
+
+def is_queueing(candidate: Candidate) -> bool:
+    """Whether ``candidate`` is :func:`queue_saturation`'s (attribution explains it away)."""
+    return bool(candidate.evidence) and candidate.evidence[0].metric == QUEUE_EVIDENCE
+
+
 def queue_saturation(topo: Topology, llm: pd.DataFrame | None, phases: Phases) -> list[Candidate]:
     """Requests waited in the engine's queue for most of the added TTFT, at no higher rate.
 
@@ -206,7 +214,7 @@ def queue_saturation(topo: Topology, llm: pd.DataFrame | None, phases: Phases) -
     tokens = change(by_window["input_tokens"] / by_window["requests"].clip(lower=1), phases)
     evidence = [
         Evidence(
-            "gen_ai.latency.time_in_queue",
+            QUEUE_EVIDENCE,
             topo.service,
             round(queue.baseline, 3),
             round(queue.during, 3),

@@ -1,14 +1,17 @@
 """LLM latency SLIs end to end: the simulator's vLLM-style spans, the real OTLP decoding and
 embedded store (migration 9's rollup), then detection and attribution (issue 18, item 3).
 
-A long-output burst doubles request duration for ten minutes with TTFT and TPOT steady:
+A long-output burst doubles output lengths for ten minutes with TTFT and TPOT steady:
 no incident. KV-cache pressure makes requests queue: an incident on TTFT of the model,
-caused by the service's own load (CONTRACT §4 ``load_surge``, entity the service).
+caused by the service's own load (CONTRACT §4 ``load_surge``, entity the service). A
+neighbor on the GPU behind the queue: an incident on TTFT caused by that neighbor.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -18,8 +21,8 @@ from tailsight.app.analyze import analyze_range
 from tailsight.pipeline.signals import SIGNALS
 from tailsight.pipeline.spool import Record
 from tailsight.pipeline.writer import decode_segment
-from tailsight.sim.faults import Fault, from_unix, truth
-from tailsight.sim.fleet import FleetSpec
+from tailsight.sim.faults import Fault, from_unix, random_fault, truth
+from tailsight.sim.fleet import FleetSpec, build_fleet
 from tailsight.sim.scenario import Scenario, Simulation
 from tailsight.storage.incidents import list_incidents
 from tailsight.storage.queries import service_latency_windows
@@ -37,12 +40,20 @@ SPEC = FleetSpec(
 START = recent_noon()
 WARMUP_S, FAULT_S, AFTER_S = 1800.0, 600.0, 300.0
 MODEL = "llama-3.1-70b-instruct"
+SEED = 3
 
 
 def _fill(store: Store, kind: str) -> Scenario:
     at = START + WARMUP_S
-    fault = Fault("f1", kind, at, at + FAULT_S, "llm-gateway", 1.0, 30.0)
-    scenario = Scenario(3, START, WARMUP_S + FAULT_S + AFTER_S, SPEC, (fault,), spans_per_window=60)
+    if kind == "gpu_noisy_neighbor":
+        fleet = build_fleet(SPEC, SEED)
+        fault = random_fault(kind, fleet, random.Random(1), at, FAULT_S, "f1")
+        fault = replace(fault, intensity=1.0, ramp_s=30.0)
+    else:
+        fault = Fault("f1", kind, at, at + FAULT_S, "llm-gateway", 1.0, 30.0)
+    scenario = Scenario(
+        SEED, START, WARMUP_S + FAULT_S + AFTER_S, SPEC, (fault,), spans_per_window=60
+    )
     sim = Simulation(scenario)
     codes = {s.name: s.code for s in SIGNALS}
     for batch in sim.batches(scenario.end, ticks_per_batch=30):
@@ -56,7 +67,7 @@ def _fill(store: Store, kind: str) -> Scenario:
     return scenario
 
 
-def test_long_output_burst_doubles_duration_but_raises_no_incident(
+def test_long_output_burst_doubles_output_lengths_but_raises_no_incident(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, "tailsight.app.analyze")
@@ -113,3 +124,18 @@ def test_kv_cache_pressure_is_an_incident_on_ttft_caused_by_load(
     stored = list_incidents(store, from_unix(scenario.start))
     assert [(i.id, i.sli, i.model) for i in stored] == [(incident.id, "ttft", MODEL)]
     assert stored[0].to_json()["sli"] == "ttft"
+
+
+def test_a_neighbor_on_the_gpu_behind_the_queue_is_named_not_the_load(store: Store) -> None:
+    """The engine queues behind a GPU a second process shares: the neighbor is the cause."""
+    scenario = _fill(store, "gpu_noisy_neighbor")
+    fault = scenario.faults[0]
+    expected = truth(fault, scenario.build_fleet())
+    assert expected["affected_services"] == ["llm-gateway"]
+    found = analyze_range(store, from_unix(fault.start - 600), from_unix(scenario.end))
+    assert [(i.sli, i.model) for i in found] == [("ttft", MODEL)]
+    top = found[0].causes[0]
+    assert top.kind == "noisy_neighbor"
+    assert top.entity is not None
+    assert {"type": top.entity.type, "id": top.entity.id} == expected["culprit"]
+    assert all(c.kind != "load_surge" for c in found[0].causes)

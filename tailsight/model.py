@@ -20,6 +20,7 @@ CAUSE_KINDS = (
     "unknown",
 )
 SLIS = ("", "ttft", "tpot")  # what an incident's p99 is of; "" = request duration
+SLI_NAMES = {"ttft": "time to first token", "tpot": "time per output token"}
 ENTITY_TYPES = ("switch_port", "nic", "process", "pod", "gpu", "host", "service")
 
 
@@ -112,6 +113,14 @@ class Incident:
     def __post_init__(self) -> None:
         if self.sli not in SLIS:
             raise ValueError(f"unknown incident SLI {self.sli!r}; known: {SLIS}")
+
+    @property
+    def measure(self) -> str:
+        """What ``p99_ms`` is of, in words: ``latency``, or ``time to first token of <model>``."""
+        if not self.sli:
+            return "latency"
+        name = SLI_NAMES[self.sli]
+        return f"{name} of {self.model}" if self.model else name
 
     @property
     def id(self) -> str:

@@ -104,6 +104,7 @@ def test_a_duration_spike_overlapping_a_ttft_spike_is_reported_once_on_ttft() ->
     assert kept == [(10, ttft)]
     assert dropped[0][1] == "reported on ttft of m1"
     assert ttft.id != spike().id and ttft.to_json()["sli"] == "ttft"
+    assert ttft.measure == "time to first token of m1" and spike().measure == "latency"
 
 
 def test_ttft_spikes_are_detected_per_model_and_tpot_stays_quiet() -> None:

@@ -22,7 +22,8 @@ from tailsight.analysis.traces import wire_delay
 from tailsight.model import Cause, Entity, Incident
 
 MIN_SCORE = 0.05
-CONTENTION = ("noisy_neighbor", "cpu_saturation")  # what slows a replica from beside or within
+# What slows a replica from beside or within; an LLM engine's queue is behind any of them.
+CONTENTION = ("noisy_neighbor", "cpu_saturation", "gpu_underutilized")
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ def _explained_away(found: list[cand.Candidate]) -> list[cand.Candidate]:
     Such a GPU waits on the network or shares its SMs; naming it too would blame a GPU
     that merely dipped at the same time (a distractor of the corpus does exactly that).
     Likewise an LLM engine's queue (``llm.queue_saturation``) is a symptom where a
-    neighbor or its own CPU shortage slows a replica: the queue is behind that GPU or CPU.
+    neighbor, its own CPU shortage or a starved GPU slows a replica: the queue is behind it.
     """
     blockers = [
         c for c in found if c.kind in ("noisy_neighbor", "network_congestion") and c.strength >= 0.5

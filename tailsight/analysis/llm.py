@@ -39,6 +39,7 @@ from tailsight.analysis.topology import Topology
 from tailsight.model import Evidence, Incident
 
 SLIS = ("ttft", "tpot")
+SLI_RATIO = 3.0  # the least p99 rise over baseline an SLI spike needs (see detect_llm)
 # The phases evidence compares for an incident found on windows of ``bucket_s``.
 PhasesOf = Callable[[Incident, int], Phases]
 
@@ -74,7 +75,17 @@ def detect_llm(
     end: datetime,
     params: SpikeParams | None = None,
 ) -> list[tuple[int, Incident]]:
-    """SLI incidents per (service, model) from ``llm_latency_windows`` frames by window length."""
+    """SLI incidents per (service, model) from ``llm_latency_windows`` frames by window length.
+
+    The rules are request duration's with a ratio of at least ``SLI_RATIO``: TTFT's p99 is
+    mostly queue wait, which swings with load far more than whole requests do (a busy
+    hour's thin coarse windows lift it 2.6x), while the faults it must catch lift it 7x
+    (KV-cache pressure) to 70x (a starved or shared GPU).
+    """
+    base = params or SpikeParams()
+    params = replace(
+        base, ratio=max(base.ratio, SLI_RATIO), fast_ratio=max(base.fast_ratio, SLI_RATIO)
+    )
     finest = frames[min(frames)] if frames else pd.DataFrame()
     if finest.empty:
         return []

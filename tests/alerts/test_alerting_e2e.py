@@ -46,7 +46,9 @@ def test_a_fault_pages_each_notifier_once_and_resolves_once_across_a_restart(
     try:
         up.wait_healthy(60)
         fleet = LiveFleet(SPEC, f"http://127.0.0.1:{up.otlp_http_port}").start()
-        fault, want = fleet.inject("gpu_noisy_neighbor", 150, "f1", intensity=1.0, ramp_s=10.0)
+        fault, want = fleet.inject(
+            "gpu_noisy_neighbor", 150, "f1", intensity=1.0, ramp_s=10.0
+        )
         culprit = f"{want['culprit']['type']}:{want['culprit']['id']}"
         hurt = set(want["affected_services"])
 
@@ -83,7 +85,8 @@ def test_a_fault_pages_each_notifier_once_and_resolves_once_across_a_restart(
 
         def resolved() -> bool:
             return any(
-                a["fingerprint"] == fp and a["status"] == "resolved" for a in _webhook_alerts(peers)
+                a["fingerprint"] == fp and a["status"] == "resolved"
+                for a in _webhook_alerts(peers)
             )
 
         assert wait_for(resolved, 300), f"no resolve:\n{up.output()[-3000:]}"
@@ -96,7 +99,9 @@ def test_a_fault_pages_each_notifier_once_and_resolves_once_across_a_restart(
         peers.stop()
 
     # Exactly one firing and one resolved per notifier for the alert, across the restart.
-    states = Counter((a["fingerprint"], a["status"]) for a in _webhook_alerts(peers))
+    states = Counter(
+        (a["fingerprint"], a["status"]) for a in _webhook_alerts(peers)
+    )
     assert states[(fp, "firing")] == 1 and states[(fp, "resolved")] == 1, states
     am = Counter(
         "resolved" if parse_time(a["endsAt"]).timestamp() <= r.at else "firing"
@@ -105,17 +110,13 @@ def test_a_fault_pages_each_notifier_once_and_resolves_once_across_a_restart(
         if a["labels"]["alertname"] == first["labels"]["alertname"]
     )
     assert am == Counter({"firing": 1, "resolved": 1}), am
-    pd = Counter(r.body["event_action"] for r in peers.of("pagerduty") if r.body["dedup_key"] == fp)
+    pd = Counter(
+        r.body["event_action"] for r in peers.of("pagerduty") if r.body["dedup_key"] == fp
+    )
     assert pd == Counter({"trigger": 1, "resolve": 1}), pd
     name = first["labels"]["alertname"]
-    slack = [
-        r
-        for r in peers.of("slack")
-        if name in str(r.body) or first["labels"]["service"] in str(r.body)
-    ]
+    slack = [r for r in peers.of("slack") if name in str(r.body) or first["labels"]["service"] in str(r.body)]
     assert len(slack) == 2, [r.body for r in slack]
-    mails = [
-        r.body for r in peers.of("email") if first["labels"]["service"] in str(r.body["Subject"])
-    ]
+    mails = [r.body for r in peers.of("email") if first["labels"]["service"] in str(r.body["Subject"])]
     assert len(mails) == 2, [m["Subject"] for m in mails]
     assert {m.get_content_type() for m in mails} == {"multipart/alternative"}

@@ -91,24 +91,20 @@ def test_repeat_interval_and_acknowledgement() -> None:
     (ep,) = advance({}, [cond()], T0, TIMING)
     history = {ep.key: [_sent(ep, "slack", "firing", T0)]}
     at = T0 + timedelta(seconds=3600)
-    assert [
-        a.state for a, _ in due_notifications([ep], history, {"slack": None}, [], at, TIMING)
-    ] == ["firing"]
+    assert [a.state for a, _ in due_notifications([ep], history, {"slack": None}, [], at, TIMING)] == [
+        "firing"
+    ]
     acked = Episode(replace(ep.alert, acknowledged=True), ep.last_active_at)
     assert due_notifications([acked], history, {"slack": None}, [], at, TIMING) == []
     # Alertmanager's lease is renewed on its own interval, acknowledged or not.
     history = {ep.key: [_sent(ep, "am", "firing", T0)]}
     soon = T0 + timedelta(seconds=900)
     assert due_notifications([acked], history, {"am": 900.0}, [], soon, TIMING)
-    assert not due_notifications(
-        [acked], history, {"am": 900.0}, [], soon - timedelta(seconds=1), TIMING
-    )
+    assert not due_notifications([acked], history, {"am": 900.0}, [], soon - timedelta(seconds=1), TIMING)
 
 
 def test_a_page_sent_before_the_culprit_was_known_is_followed_by_one_naming_it() -> None:
-    unknown = replace(
-        cond(), root_cause=RootCause("unknown", "embedder", None, None, "?", 0.0, "i1")
-    )
+    unknown = replace(cond(), root_cause=RootCause("unknown", "embedder", None, None, "?", 0.0, "i1"))
     (ep,) = advance({}, [unknown], T0, TIMING)
     history = {ep.key: [replace(_sent(ep, "slack", "firing", T0), culprit="unknown")]}
     at = T0 + timedelta(seconds=20)
@@ -124,20 +120,13 @@ def test_failed_delivery_is_retried_with_backoff() -> None:
     (ep,) = advance({}, [cond()], T0, TIMING)
     fail1 = _sent(ep, "webhook", "firing", T0, ok=False)
     history = {ep.key: [fail1]}
-    assert (
-        due_notifications([ep], history, {"webhook": None}, [], T0 + timedelta(seconds=10), TIMING)
-        == []
-    )
-    assert due_notifications(
-        [ep], history, {"webhook": None}, [], T0 + timedelta(seconds=15), TIMING
-    )
+    assert due_notifications([ep], history, {"webhook": None}, [], T0 + timedelta(seconds=10), TIMING) == []
+    assert due_notifications([ep], history, {"webhook": None}, [], T0 + timedelta(seconds=15), TIMING)
     fail2 = _sent(ep, "webhook", "firing", T0 + timedelta(seconds=15), ok=False)
     history = {ep.key: [fail1, fail2]}  # second failure: wait 30 s
     at = T0 + timedelta(seconds=40)
     assert due_notifications([ep], history, {"webhook": None}, [], at, TIMING) == []
-    assert due_notifications(
-        [ep], history, {"webhook": None}, [], at + timedelta(seconds=5), TIMING
-    )
+    assert due_notifications([ep], history, {"webhook": None}, [], at + timedelta(seconds=5), TIMING)
 
 
 def test_a_resolve_goes_only_where_the_page_went() -> None:
@@ -145,9 +134,7 @@ def test_a_resolve_goes_only_where_the_page_went() -> None:
     (ep,) = step(state, [cond()], T0)
     history = {ep.key: [_sent(ep, "slack", "firing", T0)]}  # pagerduty never got it
     (res,) = step(state, [], T0 + timedelta(seconds=200))
-    due = due_notifications(
-        [res], history, {"slack": None, "pagerduty": None}, [], T0 + timedelta(seconds=200), TIMING
-    )
+    due = due_notifications([res], history, {"slack": None, "pagerduty": None}, [], T0 + timedelta(seconds=200), TIMING)
     assert [(a.state, n) for a, n in due] == [("resolved", "slack")]
 
 

@@ -81,9 +81,7 @@ def test_incident_pages_once_and_resolves_once_across_a_restart(
     onset = t0 - timedelta(seconds=40)
     replace_incidents(store, onset - timedelta(minutes=5), t0, [_incident("embedder", onset, None)])
     # An incident of a service without an SLO does not page (incident_alerts: slo).
-    replace_incidents(
-        store, onset, t0, [_incident("asr", onset, None), _incident("embedder", onset, None)]
-    )
+    replace_incidents(store, onset, t0, [_incident("asr", onset, None), _incident("embedder", onset, None)])
 
     manager = _manager(store, slo_dir, peer)
     _run(manager, t0)
@@ -135,7 +133,9 @@ def test_silenced_alert_waits_and_a_failing_notifier_is_retried(
     assert expire_silence(store, silence.id, datetime.now(UTC)) is not None
     _run(manager, datetime.now(UTC))  # the page held back is sent now
     assert _sent(peer)[("hook", "firing")] == 1
-    failed = [d for d in alerts_json(store, "firing", None, t0)[0]["deliveries"] if not d["ok"]]
+    failed = [
+        d for d in alerts_json(store, "firing", None, t0)[0]["deliveries"] if not d["ok"]
+    ]
     assert failed and all(d["notifier"] == "pagerduty" and "500" in d["error"] for d in failed)
     peer.respond("/pd", 202)
     _run(manager, datetime.now(UTC))  # too soon after the failure: backoff

@@ -41,9 +41,7 @@ def test_incident_rule_pages_open_and_just_ended_incidents_of_slo_services() -> 
     emb = found[0]
     assert emb.severity == "page" and emb.kind == "incident"
     assert emb.root_cause is not None and emb.root_cause.culprit == "process:node2/777"
-    assert (
-        "embedder p99 800 ms (baseline 150 ms): noisy_neighbor at process node2/777" in emb.summary
-    )
+    assert "embedder p99 800 ms (baseline 150 ms): noisy_neighbor at process node2/777" in emb.summary
     assert emb.url == f"{UI}/incidents/{emb.incidents[-1]}"
     everything = incident_conditions(
         [incident("asr", NOW - timedelta(minutes=2), None)], None, NOW, UI
@@ -67,9 +65,7 @@ def slo(min_requests: int = 20) -> Slo:
     )
 
 
-def status(
-    rates: dict[str, float | None], requests: float = 1000.0, s: Slo | None = None
-) -> SloStatus:
+def status(rates: dict[str, float | None], requests: float = 1000.0, s: Slo | None = None) -> SloStatus:
     keys = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
     return SloStatus(
         slo=s or slo(),
@@ -108,9 +104,7 @@ def test_burn_rate_alert_names_the_incident_downstream() -> None:
     emb = incident("embedder", NOW - timedelta(minutes=21), None, 0.95)
     old = incident("llm-gateway", NOW - timedelta(hours=3), NOW - timedelta(hours=2), 0.99)
     unrelated = incident("asr", NOW - timedelta(minutes=5), None, 0.99)
-    (page,) = burn_rate_conditions(
-        [status({"1h": 15.0, "5m": 20.0})], [gw, emb, old, unrelated], NOW, UI
-    )
+    (page,) = burn_rate_conditions([status({"1h": 15.0, "5m": 20.0})], [gw, emb, old, unrelated], NOW, UI)
     assert page.root_cause is not None and page.root_cause.incident_id == emb.id
     assert set(page.incidents) == {gw.id, emb.id}  # the one from 3 h ago is outside the 1 h window
     assert page.url == f"{UI}/incidents/{emb.id}"

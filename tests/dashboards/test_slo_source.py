@@ -40,8 +40,6 @@ def test_history_slides_the_window_like_an_evaluation_at_each_point(
             assert row["sli"] is None or row["sli"] != row["sli"]
             continue
         assert row["sli"] == pytest.approx(status.sli, abs=1e-9)
-        assert row["error_budget_remaining"] == pytest.approx(
-            status.error_budget_remaining, abs=1e-6
-        )
+        assert row["error_budget_remaining"] == pytest.approx(status.error_budget_remaining, abs=1e-6)
     statuses = source.statuses(end)
     assert [s["name"] for s in statuses] == [short.name]

@@ -78,12 +78,8 @@ def run_pipeline(store: Store, tmp: Path, **overrides: Any) -> Iterator[Pipeline
     # The API port with the routes the ingest components contribute (remote write, /metrics).
     routes = [r for c in components for r in c.routes()]
     components.append(
-        AsgiServer(
-            "api",
-            build_api(ApiState(store, settings.token), routes),
-            "127.0.0.1",
-            settings.api_port,
-        )  # fmt: skip
+        AsgiServer("api", build_api(ApiState(store, settings.token), routes), "127.0.0.1",
+                   settings.api_port)  # fmt: skip
     )
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)

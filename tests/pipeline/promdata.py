@@ -49,12 +49,8 @@ def points(req: ExportMetricsServiceRequest) -> list[Point]:
 
 
 def scrape_payloads(
-    payloads: list[str],
-    job: str = "dcgm",
-    instance: str = "10.0.0.7:9400",
-    step_ms: int = 15_000,
-    t0_ms: int = 1_790_000_000_000,
-    mapping: SemanticMapping | None = None,
+    payloads: list[str], job: str = "dcgm", instance: str = "10.0.0.7:9400",
+    step_ms: int = 15_000, t0_ms: int = 1_790_000_000_000, mapping: SemanticMapping | None = None,
 ) -> list[list[Point]]:
     """Each payload converted as one scrape of one target, ``step_ms`` apart; points per scrape."""
     mapping = mapping or SemanticMapping()
@@ -64,10 +60,7 @@ def scrape_payloads(
         builder = RequestBuilder()
         emitter = mapping.wrap(builder)
         kinds, samples = exposition_samples(
-            text,
-            "text/plain; version=0.0.4",
-            {"job": job, "instance": instance},
-            t0_ms + i * step_ms,
+            text, "text/plain; version=0.0.4", {"job": job, "instance": instance}, t0_ms + i * step_ms
         )
         convert_scrape(kinds, samples, emitter, starts, "http")
         emitter.flush()

@@ -77,13 +77,9 @@ def test_node_exporter_scraped_live(store: Store, tmp_path: Path, node_exporter:
                 "static_configs": [{"targets": [node_exporter]}]},)  # fmt: skip
     for _ in run_pipeline(store, tmp_path / "ingest", scrape_configs=configs):
         deadline = time.monotonic() + 30
-        while (
-            time.monotonic() < deadline
-            and store.rows(
-                "SELECT count() FROM otel_metrics_gauge WHERE MetricName = 'system.cpu.utilization'"
-            )[0][0]
-            < 2
-        ):
+        while time.monotonic() < deadline and store.rows(
+            "SELECT count() FROM otel_metrics_gauge WHERE MetricName = 'system.cpu.utilization'"
+        )[0][0] < 2:
             time.sleep(0.2)
     up = store.rows("SELECT min(Value), ResourceAttributes['server.port'] FROM otel_metrics_gauge "
                     "WHERE MetricName = 'up' GROUP BY 2")  # fmt: skip
@@ -96,9 +92,7 @@ def test_node_exporter_scraped_live(store: Store, tmp_path: Path, node_exporter:
     cpu = store.rows("SELECT min(Value), max(Value) FROM otel_metrics_gauge "
                      "WHERE MetricName = 'system.cpu.utilization'")[0]  # fmt: skip
     assert 0.0 <= cpu[0] <= cpu[1] <= 1.0
-    raw = store.rows(
-        "SELECT count() FROM otel_metrics_sum WHERE MetricName = 'node_cpu_seconds_total'"
-    )
+    raw = store.rows("SELECT count() FROM otel_metrics_sum WHERE MetricName = 'node_cpu_seconds_total'")
     assert raw[0][0] > 0
 
 
@@ -128,9 +122,7 @@ def _query(base: str, query: str, at: float) -> list[dict[str, Any]]:
 
 
 def _attrs(metric: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    return tuple(
-        sorted((k, v) for k, v in metric.items() if k not in ("__name__", "job", "instance"))
-    )
+    return tuple(sorted((k, v) for k, v in metric.items() if k not in ("__name__", "job", "instance")))
 
 
 def test_prometheus_remote_write_every_sample_stored_once(
@@ -201,9 +193,7 @@ def test_prometheus_remote_write_every_sample_stored_once(
     plain_sent |= {k for k in sent if k[0].endswith(("_sum", "_count"))
                    and (k[0].rpartition("_")[0], k[1], k[2]) not in composite}  # fmt: skip
     missing = [k for k in plain_sent if stored[k] != 1]
-    assert not missing, (
-        f"{len(missing)} of {len(plain_sent)} samples not stored once, e.g. {missing[:3]}"
-    )
+    assert not missing, f"{len(missing)} of {len(plain_sent)} samples not stored once, e.g. {missing[:3]}"
     for k in plain_sent:
         assert math.isclose(stored_values[k], values[k], rel_tol=1e-12) or (
             math.isnan(values[k]) and math.isnan(stored_values[k])
@@ -224,17 +214,11 @@ def test_prometheus_remote_write_every_sample_stored_once(
             assert stored[(name + "_count", attrs, ms)] == 1, key
             assert stored_values[(name + "_count", attrs, ms)] == count, key
     assert sum(1 for k in counts if k in composite) > 10
-    extra = [
-        k
-        for k in stored
-        if k[0] not in {s[0] for s in sent} and not k[0].startswith(("system.", "tailsight."))
-    ]
+    extra = [k for k in stored if k[0] not in {s[0] for s in sent} and not k[0].startswith(("system.", "tailsight."))]
     assert not extra, extra[:3]
 
 
-def _pieces(
-    key: tuple[str, Any, int], counts: dict[tuple[str, Any, int], float]
-) -> set[tuple[str, Any, int]]:
+def _pieces(key: tuple[str, Any, int], counts: dict[tuple[str, Any, int], float]) -> set[tuple[str, Any, int]]:
     """``{key}`` when ``key`` is a piece of a histogram or summary observation, else empty."""
     name, attrs, ms = key
     plain_attrs = tuple((k, v) for k, v in attrs if k not in ("le", "quantile"))

@@ -29,9 +29,7 @@ HEADERS = {
 TARGET = [("job", "vllm"), ("instance", "10.0.0.9:8000"), ("model_name", "llama")]
 
 
-def _series(
-    req: WriteRequest, name: str, labels: list[tuple[str, str]], *samples: tuple[int, float]
-) -> None:
+def _series(req: WriteRequest, name: str, labels: list[tuple[str, str]], *samples: tuple[int, float]) -> None:
     ts = req.timeseries.add()
     for key, value in [("__name__", name), *TARGET, *labels]:
         ts.labels.add(name=key, value=value)
@@ -39,9 +37,7 @@ def _series(
         ts.samples.add(timestamp=t, value=v)
 
 
-def _post(
-    p: Pipeline, req: WriteRequest | bytes, headers: dict[str, str] | None = None
-) -> httpx.Response:
+def _post(p: Pipeline, req: WriteRequest | bytes, headers: dict[str, str] | None = None) -> httpx.Response:
     raw = req if isinstance(req, bytes) else req.SerializeToString()
     body = bytes(cramjam.snappy.compress_raw(raw))
     return httpx.post(p.api + "/api/v1/write", content=body, headers=headers or HEADERS, timeout=10)
@@ -113,12 +109,9 @@ def test_incomplete_group_is_stored_after_the_hold(pipeline: Pipeline) -> None:
         _series(req, "lonely_seconds_bucket", [("le", le)], (T0, c))
     assert _post(pipeline, req).status_code == 204
     deadline = time.monotonic() + 10
-    while (
-        time.monotonic() < deadline
-        and not pipeline.store.rows(
-            "SELECT count() FROM otel_metrics_histogram WHERE MetricName = 'lonely_seconds'"
-        )[0][0]
-    ):
+    while time.monotonic() < deadline and not pipeline.store.rows(
+        "SELECT count() FROM otel_metrics_histogram WHERE MetricName = 'lonely_seconds'"
+    )[0][0]:
         time.sleep(0.1)
     row = _sql(pipeline.store, "SELECT Count, BucketCounts FROM otel_metrics_histogram")
     assert row == [(3, [1, 2])]
@@ -145,9 +138,7 @@ def test_answers_auth_malformed_too_large(strict: Pipeline) -> None:
     nameless.timeseries.add().samples.add(timestamp=T0, value=1)
     r = _post(strict, nameless, auth)
     assert r.status_code == 400 and "timeseries 0 has no __name__" in r.text
-    r = httpx.post(
-        strict.api + "/api/v1/write", content=b"x", headers={**auth, "Content-Encoding": "gzip"}
-    )
+    r = httpx.post(strict.api + "/api/v1/write", content=b"x", headers={**auth, "Content-Encoding": "gzip"})
     assert r.status_code == 415
 
     big = WriteRequest()
@@ -161,9 +152,7 @@ def test_answers_auth_malformed_too_large(strict: Pipeline) -> None:
     assert strict.store.rows("SELECT count() FROM otel_metrics_gauge")[0][0] == 1
 
 
-def test_spool_full_while_store_refuses_is_503_with_retry_after(
-    store: Store, tmp_path: Path
-) -> None:
+def test_spool_full_while_store_refuses_is_503_with_retry_after(store: Store, tmp_path: Path) -> None:
     for p in run_pipeline(store, tmp_path / "ingest", spool_max_bytes=100_000):
         store.command("DETACH TABLE otel_metrics_gauge")
         refused = None

@@ -124,9 +124,7 @@ def test_config_errors_name_the_job_and_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"\(a\)\.scrape_interval: '15 s'"):
         parse_scrape_configs(({"job_name": "a", "scrape_interval": "15 s"},))
     with pytest.raises(ConfigError, match=r"\(a\)\.scrape_timeout: 20s is longer"):
-        parse_scrape_configs(
-            ({"job_name": "a", "scrape_interval": "15s", "scrape_timeout": "20s"},)
-        )
+        parse_scrape_configs(({"job_name": "a", "scrape_interval": "15s", "scrape_timeout": "20s"},))
     with pytest.raises(ConfigError, match="relabel_configs"):
         parse_scrape_configs(({"job_name": "a", "relabel_configs": [{"action": "drop"}]},))
     with pytest.raises(ConfigError, match="unknown field"):
@@ -147,9 +145,7 @@ def test_kubernetes_annotations_set_port_path_and_scheme(tmp_path: Path) -> None
         "__meta_kubernetes_pod_annotation_prometheus_io_port": "9400",
         "__meta_kubernetes_pod_annotation_prometheus_io_path": "/gpu-metrics",
         "prometheus.io/scheme": "https", "pod": "dcgm-x", "__meta_kubernetes_namespace": "gpu"}}]""")
-    job = parse_scrape_configs(
-        ({"job_name": "k", "file_sd_configs": [{"files": [str(tmp_path / "*.json")]}]},)
-    )[0]
+    job = parse_scrape_configs(({"job_name": "k", "file_sd_configs": [{"files": [str(tmp_path / "*.json")]}]},))[0]
     [target] = job.targets()
     assert target.url == "https://10.1.2.3:9400/gpu-metrics"
     assert dict(target.labels) == {"instance": "10.1.2.3:9400", "job": "k", "pod": "dcgm-x"}

@@ -59,11 +59,8 @@ def test_node_exporter_real_output_maps_network_cpu_and_psi() -> None:
         [fixture("node_exporter_1.txt"), fixture("node_exporter_2.txt")],
         job="node", instance="gpu-node-7:9100", step_ms=2000,
     )  # fmt: skip
-    rx = [
-        p
-        for p in named(second, "system.network.io")
-        if p.attrs == {"network.interface.name": "eth0", "network.io.direction": "receive"}
-    ]
+    rx = [p for p in named(second, "system.network.io")
+          if p.attrs == {"network.interface.name": "eth0", "network.io.direction": "receive"}]
     assert len(rx) == 1 and rx[0].kind == "sum" and rx[0].value > 0
     assert rx[0].dp.start_time_unix_nano <= rx[0].dp.time_unix_nano
     assert rx[0].resource["host.name"] == "gpu-node-7"  # the target's address
@@ -113,9 +110,7 @@ def test_triton_pending_requests_and_first_response_histogram_in_seconds() -> No
     _, second = scrape_payloads([fixture("triton_1.txt"), fixture("triton_2.txt")],
                                 job="triton", instance="10.0.0.5:8002")  # fmt: skip
     waiting = named(second, "tailsight.llm.requests.waiting")
-    assert [(p.value, p.attrs) for p in waiting] == [
-        (12.0, {"gen_ai.request.model": "ensemble_llama"})
-    ]
+    assert [(p.value, p.attrs) for p in waiting] == [(12.0, {"gen_ai.request.model": "ensemble_llama"})]
     ttft = named(second, "gen_ai.server.time_to_first_token")[0].dp
     assert list(ttft.explicit_bounds) == pytest.approx([0.1, 0.5, 2.0, 5.0])
     assert ttft.sum == pytest.approx(6500 * 0.310)
@@ -154,16 +149,11 @@ def test_types_from_declarations_before_names() -> None:
         "# TYPE queue_total gauge\nqueue_total 3\n"
         "# TYPE jobs counter\njobs 7\n"
         "events_total 9\nplain 1\n"
-        '# TYPE lat histogram\nlat_bucket{le="1"} 1\nlat_bucket{le="+Inf"} 2\nlat_sum 1.5\nlat_count 2\n'
+        "# TYPE lat histogram\nlat_bucket{le=\"1\"} 1\nlat_bucket{le=\"+Inf\"} 2\nlat_sum 1.5\nlat_count 2\n"
     )
     [pts] = scrape_payloads([text], job="j", instance="h:1")
     kinds = {p.name: p.kind for p in pts}
     assert kinds == {"queue_total": "gauge", "jobs": "sum", "events_total": "sum", "plain": "gauge",
                      "lat": "histogram"}  # fmt: skip
     lat = named(pts, "lat")[0].dp
-    assert (lat.count, lat.sum, list(lat.bucket_counts), list(lat.explicit_bounds)) == (
-        2,
-        1.5,
-        [1, 1],
-        [1.0],
-    )
+    assert (lat.count, lat.sum, list(lat.bucket_counts), list(lat.explicit_bounds)) == (2, 1.5, [1, 1], [1.0])

@@ -124,16 +124,10 @@ def vllm_payload(snapshot: int) -> bytes:
     def gauge(name: str, doc: str, value: float) -> None:
         Gauge(name, doc, lab, registry=reg).labels(**model).set(value)
 
-    gauge(
-        "vllm:num_requests_running", "Number of requests currently running on GPU.", 24 + snapshot
-    )
+    gauge("vllm:num_requests_running", "Number of requests currently running on GPU.", 24 + snapshot)
     gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.", 3 * snapshot)
     gauge("vllm:num_requests_swapped", "Number of requests swapped to CPU.", 0)
-    gauge(
-        "vllm:gpu_cache_usage_perc",
-        "GPU KV-cache usage. 1 means 100 percent usage.",
-        0.62 + snapshot * 0.1,
-    )
+    gauge("vllm:gpu_cache_usage_perc", "GPU KV-cache usage. 1 means 100 percent usage.", 0.62 + snapshot * 0.1)
     gauge("vllm:cpu_cache_usage_perc", "CPU KV-cache usage. 1 means 100 percent usage.", 0.0)
     counters = {
         "vllm:num_preemptions": ("Cumulative number of preemption from the engine.", 2),

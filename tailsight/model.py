@@ -7,7 +7,7 @@ produces them, ``storage`` persists them, the API and CLI render them.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,8 @@ CAUSE_KINDS = (
     "load_surge",
     "unknown",
 )
+SLIS = ("", "ttft", "tpot")  # what an incident's p99 is of; "" = request duration
+SLI_NAMES = {"ttft": "time to first token", "tpot": "time per output token"}
 ENTITY_TYPES = ("switch_port", "nic", "process", "pod", "gpu", "host", "service")
 
 
@@ -103,25 +105,33 @@ class Incident:
     operation: str = ""
     request_count: int = 0
     causes: tuple[Cause, ...] = field(default=())
+    # What ``p99_ms`` is of: "" request duration, "ttft" time to first token, "tpot" time
+    # per output token (CONTRACT §3, LLM latency); ``model`` for the LLM SLIs.
+    sli: str = ""
+    model: str = ""
+
+    def __post_init__(self) -> None:
+        if self.sli not in SLIS:
+            raise ValueError(f"unknown incident SLI {self.sli!r}; known: {SLIS}")
+
+    @property
+    def measure(self) -> str:
+        """What ``p99_ms`` is of, in words: ``latency``, or ``time to first token of <model>``."""
+        if not self.sli:
+            return "latency"
+        name = SLI_NAMES[self.sli]
+        return f"{name} of {self.model}" if self.model else name
 
     @property
     def id(self) -> str:
         """Stable across re-analysis: the same service, operation and onset give the same id."""
         key = f"{self.service}\x00{self.operation}\x00{int(self.start.timestamp())}"
+        if self.sli:
+            key += f"\x00{self.sli}\x00{self.model}"
         return hashlib.sha1(key.encode()).hexdigest()[:16]
 
     def ranked(self) -> Incident:
-        causes = tuple(sorted(self.causes, key=lambda c: c.score, reverse=True))
-        return Incident(
-            self.service,
-            self.start,
-            self.end,
-            self.p99_ms,
-            self.baseline_p99_ms,
-            self.operation,
-            self.request_count,
-            causes,
-        )
+        return replace(self, causes=tuple(sorted(self.causes, key=lambda c: c.score, reverse=True)))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -137,4 +147,8 @@ class Incident:
             out["operation"] = self.operation
         if self.request_count:
             out["request_count"] = self.request_count
+        if self.sli:
+            out["sli"] = self.sli
+        if self.model:
+            out["model"] = self.model
         return out

@@ -82,6 +82,7 @@ def incident_conditions(
         assert best is not None
         cause = root_cause_of(best)
         op = f" {best.operation}" if best.operation else ""
+        op += f" {best.sli.upper()}" if best.sli else ""
         summary = (
             f"{service}{op} p99 {best.p99_ms:.0f} ms (baseline {best.baseline_p99_ms:.0f} ms): "
             f"{_culprit_text(cause)}"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from tailsight.analysis import candidates as cand
-from tailsight.analysis import cpu, load
+from tailsight.analysis import cpu, llm, load
 from tailsight.analysis.evidence import Phases, change
 from tailsight.analysis.scoring import BlastRadius, score
 from tailsight.analysis.topology import Topology
@@ -22,6 +22,8 @@ from tailsight.analysis.traces import wire_delay
 from tailsight.model import Cause, Entity, Incident
 
 MIN_SCORE = 0.05
+# What slows a replica from beside or within; an LLM engine's queue is behind any of them.
+CONTENTION = ("noisy_neighbor", "cpu_saturation", "gpu_underutilized")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class IncidentFrames:
     operations: pd.DataFrame | None = None
     # The spiking service's CLIENT spans against their callees' (``client_server_gaps``).
     gaps: pd.DataFrame | None = None
+    # Its LLM latency SLIs per model and window (``llm_latency_windows``); generative services.
+    llm: pd.DataFrame | None = None
 
 
 def downstream_target(
@@ -109,6 +113,7 @@ def rank_causes(incident: Incident, frames: IncidentFrames, phases: Phases) -> t
         *cpu.cpu_saturation(topo, values, phases),
         *cand.gpu_idle(topo, values, phases),
         *load.load_surge(topo, frames.requests, phases, frames.operations),
+        *llm.queue_saturation(topo, frames.llm, phases),
     ]
     if frames.gaps is not None:
         # Reach: the spiking service's replicas, which made the calls.
@@ -157,14 +162,18 @@ def _explained_away(found: list[cand.Candidate]) -> list[cand.Candidate]:
 
     Such a GPU waits on the network or shares its SMs; naming it too would blame a GPU
     that merely dipped at the same time (a distractor of the corpus does exactly that).
+    Likewise an LLM engine's queue (``llm.queue_saturation``) is a symptom where a
+    neighbor, its own CPU shortage or a starved GPU slows a replica: the queue is behind it.
     """
     blockers = [
         c for c in found if c.kind in ("noisy_neighbor", "network_congestion") and c.strength >= 0.5
     ]
+    contention = [c for c in found if c.kind in CONTENTION and c.strength >= 0.5]
     return [
         c
         for c in found
         if not (c.kind == "gpu_underutilized" and any(c.reach & b.reach for b in blockers))
+        and not (llm.is_queueing(c) and any(c.reach & b.reach for b in contention))
     ]
 
 

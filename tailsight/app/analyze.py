@@ -6,7 +6,9 @@ all run this function, so a manual run and the continuous one agree.
 
 from __future__ import annotations
 
+import logging
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -19,6 +21,7 @@ from tailsight.analysis.attribution import (
     rank_causes,
 )
 from tailsight.analysis.evidence import Phases
+from tailsight.analysis.llm import detect_llm, reconcile
 from tailsight.analysis.series import with_values
 from tailsight.analysis.spikes import SUPPORT_LEVELS, SpikeParams, detect_multiscale, lookback
 from tailsight.analysis.topology import build_topology
@@ -32,6 +35,7 @@ from tailsight.storage.queries import (
     replica_latency_windows,
     service_latency_windows,
 )
+from tailsight.storage.queries_llm import llm_latency_windows
 from tailsight.storage.queries_metrics import gpu_processes, metric_windows, nic_links
 from tailsight.storage.store import Store
 from tailsight.timeutil import EARLIEST, in_range, iso_z
@@ -51,6 +55,7 @@ EVIDENCE_METRICS = tuple(
         }
     )
 )
+log = logging.getLogger(__name__)
 MAX_DURING_S = 300.0  # evidence compares the first minutes of a spike: its onset explains it
 # One analysis at a time replaces incidents in this process: a manual re-analysis and the
 # scheduler's cycle replacing overlapping ranges at once would interleave their deletes
@@ -86,9 +91,24 @@ def analyze_range(
             )
             for bucket in params.scales
         }
+        llm_frames = {
+            bucket: llm_latency_windows(
+                store, start - lookback(params, bucket), end, bucket, SUPPORT_LEVELS
+            )
+            for bucket in params.scales
+        }
+        found, dropped = reconcile(
+            detect_multiscale(frames, start, end, params),
+            detect_llm(llm_frames, start, end, params),
+            llm_frames[min(params.scales)],
+            lambda inc, bucket: incident_phases(inc, end, bucket),
+            end,
+        )
+        for inc, why in dropped:
+            log.info("no incident for %s at %s: %s", inc.service, iso_z(inc.start), why)
         incidents = [
-            attribute(store, inc, frames[bucket], end, bucket).ranked()
-            for bucket, inc in detect_multiscale(frames, start, end, params)
+            attribute(store, inc, frames[bucket], end, bucket, llm_frames[bucket]).ranked()
+            for bucket, inc in found
         ]
         replace_incidents(store, start, end, incidents, source=source)
     return sorted(incidents, key=lambda i: i.start, reverse=True)
@@ -107,9 +127,17 @@ def incident_phases(incident: Incident, end: datetime, bucket_s: int = 10) -> Ph
 
 
 def attribute(
-    store: Store, incident: Incident, windows: pd.DataFrame, end: datetime, bucket_s: int = 10
+    store: Store,
+    incident: Incident,
+    windows: pd.DataFrame,
+    end: datetime,
+    bucket_s: int = 10,
+    llm: pd.DataFrame | None = None,
 ) -> Incident:
-    """``incident`` with its causes ranked from the telemetry around its onset."""
+    """``incident`` with its causes ranked from the telemetry around its onset.
+
+    ``llm``: the LLM latency SLI frame of the same windows, for generative services.
+    """
     phases = incident_phases(incident, end, bucket_s)
     until = phases.until
     added = incident.p99_ms - incident.baseline_p99_ms
@@ -117,10 +145,14 @@ def attribute(
     def calls_of(service: str) -> pd.DataFrame:
         return downstream_latency(store, service, phases.baseline_start, phases.onset, until)
 
-    # Down the call tree to the deepest service holding the added latency.
-    target = (
-        deepest_downstream(incident.service, added, calls_of, downstream_target) or incident.service
-    )
+    # Down the call tree to the deepest service holding the added latency; a TTFT or TPOT
+    # spike is the engine's own (its SLIs do not include downstream calls).
+    target = incident.service
+    if not incident.sli:
+        target = (
+            deepest_downstream(incident.service, added, calls_of, downstream_target)
+            or incident.service
+        )
     frames = incident_frames(store, target, windows, phases, bucket_s)
     gaps = client_server_gaps(store, incident.service, phases.baseline_start, phases.onset, until)
     frames = IncidentFrames(
@@ -131,18 +163,9 @@ def attribute(
         incident.service if target != incident.service else "",
         operations=frames.operations,
         gaps=gaps if target == incident.service else None,
+        llm=llm[llm["service"] == target] if llm is not None and not llm.empty else None,
     )
-    causes = rank_causes(incident, frames, phases)
-    return Incident(
-        incident.service,
-        incident.start,
-        incident.end,
-        incident.p99_ms,
-        incident.baseline_p99_ms,
-        incident.operation,
-        incident.request_count,
-        causes,
-    )
+    return replace(incident, causes=rank_causes(incident, frames, phases))
 
 
 def incident_frames(

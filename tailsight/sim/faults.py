@@ -16,6 +16,7 @@ from typing import Any
 
 from tailsight.model import iso
 from tailsight.sim.fleet import Fleet, new_pid
+from tailsight.sim.llm import LLM_SERVICES
 
 POD_NAMESPACE = "inference"  # the simulator's k8s.namespace.name (sim.telemetry)
 
@@ -32,9 +33,16 @@ KINDS: dict[str, str | None] = {
     "idle_port_congestion": None,
     "idle_gpu_neighbor": None,
     "gpu_dip": None,
+    # Generative services only (sim.llm): KV-cache pressure makes requests queue, so
+    # time to first token rises: the service saturated by its own load (its tokens, at
+    # an unchanged request rate). Longer outputs lengthen requests, not their TTFT/TPOT.
+    "kv_cache_pressure": "load_surge",
+    "long_output_burst": None,
 }
-INCIDENT_KINDS = tuple(k for k, v in KINDS.items() if v)
-DISTRACTOR_KINDS = tuple(k for k, v in KINDS.items() if not v)
+# Kinds that need a generative service; kept out of the random corpus so its seeds stay as they were.
+LLM_KINDS = ("kv_cache_pressure", "long_output_burst")
+INCIDENT_KINDS = tuple(k for k, v in KINDS.items() if v and k not in LLM_KINDS)
+DISTRACTOR_KINDS = tuple(k for k, v in KINDS.items() if not v and k not in LLM_KINDS)
 
 # Metrics each kind moves (CONTRACT §3 names), for tests and for the truth file's readers.
 SIGNALS: dict[str, tuple[str, ...]] = {
@@ -110,6 +118,9 @@ SIGNALS: dict[str, tuple[str, ...]] = {
     "gpu_dip": ("hw.gpu.utilization", "tailsight.gpu.process.utilization", "hw.power"),
 }
 SIGNALS["idle_port_congestion"] = SIGNALS["port_congestion"]
+# Only the request spans' gen_ai.latency.* attributes and token counts move.
+SIGNALS["kv_cache_pressure"] = ()
+SIGNALS["long_output_burst"] = ()
 
 
 @dataclass(frozen=True)
@@ -119,7 +130,8 @@ class Fault:
     ``start``/``end`` are unix seconds; the level ramps linearly from 0 to ``intensity``
     over ``ramp_s`` after ``start`` and back down before ``end``. ``target`` is a switch
     port id (``*_congestion``), a GPU uuid (``gpu_*``, ``idle_gpu_neighbor``), a host
-    (``cpu_noisy_neighbor``, ``cpu_saturation``) or a service (``load_surge``). ``pid``
+    (``cpu_noisy_neighbor``, ``cpu_saturation``) or a service (``load_surge``, and the
+    generative-service kinds ``kv_cache_pressure`` and ``long_output_burst``). ``pid``
     and ``executable`` name the intruding process of the neighbor kinds, or the serving
     process that runs short of CPU (``cpu_saturation``: its own work spins up to the
     node's cores, e.g. a tokenizer pool misconfigured to more threads than it may use); ``sources`` the hosts whose
@@ -218,7 +230,7 @@ def truth(fault: Fault, fleet: Fleet) -> dict[str, Any]:
         entity = {"type": "gpu", "id": f"{host}/{fault.target}"}
         accepted.append({"type": "host", "id": host})  # CONTRACT §4: gpu or host
         affected = {r.service for r in fleet.replicas if r.gpu == fault.target}
-    elif k == "load_surge":
+    elif k in ("load_surge", "kv_cache_pressure"):
         entity = {"type": "service", "id": fault.target}
         affected = {fault.target}
     elif k == "nic_congestion":
@@ -305,6 +317,11 @@ def random_fault(
         )
     if kind in ("gpu_underutilized", "gpu_dip"):
         return replace(base, target=rng.choice(fleet.replicas).gpu)
+    if kind in LLM_KINDS:
+        generative = sorted({r.service for r in fleet.replicas} & set(LLM_SERVICES))
+        if not generative:
+            raise ValueError(f"fleet has no generative service for a {kind}")
+        return replace(base, target=rng.choice(generative), intensity=1.0)
     if kind == "load_surge":
         services = sorted({r.service for r in fleet.replicas})
         return replace(base, target=rng.choice(services), intensity=round(rng.uniform(0.8, 1.2), 2))

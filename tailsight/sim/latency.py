@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tailsight.sim.fleet import Fleet
+from tailsight.sim.llm import LLM_SERVICES, LlmTiming, llm_timing
 from tailsight.sim.state import QUEUE_SLOTS, ReplicaState, TickState
 
 TIMEOUT_MS = 30000.0
@@ -40,6 +41,7 @@ class Request:
     parent_id: bytes
     sample_p: float
     client_of: str = ""  # a CLIENT span of a call to this service, else a SERVER span
+    llm: LlmTiming | None = None  # phases and tokens of a generative service's request
 
 
 def sample_probability(
@@ -50,7 +52,10 @@ def sample_probability(
     return min(1.0, spans_per_window / mean)
 
 
-def _latency_ms(st: ReplicaState, fleet: Fleet, rng: np.random.Generator) -> float:
+def _latency_parts(
+    st: ReplicaState, fleet: Fleet, rng: np.random.Generator
+) -> tuple[float, float, float, float, float]:
+    """Queue wait, CPU, GPU (at nominal output length) and network ms, and the request's size."""
     prof = fleet.profiles[st.replica.service]
     sigma = prof.size_sigma
     size = float(rng.lognormal(-sigma * sigma / 2, sigma))
@@ -67,7 +72,32 @@ def _latency_ms(st: ReplicaState, fleet: Fleet, rng: np.random.Generator) -> flo
     if rng.random() < st.rho**QUEUE_SLOTS:
         # Stationary M/M/c wait; past rho 0.9 the growing backlog above carries the overload.
         wait += float(rng.exponential(1000.0 / (st.capacity * (1 - min(st.rho, 0.9)))))
+    return wait, cpu, gpu, net, size
+
+
+def _latency_ms(st: ReplicaState, fleet: Fleet, rng: np.random.Generator) -> float:
+    wait, cpu, gpu, net, _ = _latency_parts(st, fleet, rng)
     return wait + cpu + gpu + net
+
+
+def _own_latency(
+    st: ReplicaState, fleet: Fleet, rng: np.random.Generator, key: bytes
+) -> tuple[float, LlmTiming | None]:
+    """A root request's own latency in ms and, for a generative service, its phases."""
+    wait, cpu, gpu, net, size = _latency_parts(st, fleet, rng)
+    profile = LLM_SERVICES.get(st.replica.service)
+    if profile is None:
+        return wait + cpu + gpu + net, None
+    timing = llm_timing(
+        profile,
+        wait_ms=wait,
+        cpu_ms=cpu,
+        gpu_ms=gpu,
+        size=size,
+        output_scale=st.output_scale,
+        key=key,
+    )
+    return timing.e2e_ms + net, timing
 
 
 def _pick(group: list[ReplicaState], rng: np.random.Generator) -> ReplicaState:
@@ -95,7 +125,7 @@ def sample_requests(
             trace = rng.bytes(16)
             span = rng.bytes(8)
             st = _pick(by_service[service], rng)
-            own = _latency_ms(st, fleet, rng)
+            own, timing = _own_latency(st, fleet, rng, span)
             start_ns = int(start * 1e9)
             cursor = start_ns + int(st.cpu_ms * 1e6)
             if prof.calls and rng.random() < prof.call_share:
@@ -151,6 +181,7 @@ def sample_requests(
                     span,
                     b"",
                     p,
+                    llm=timing,
                 )
             )
     return out

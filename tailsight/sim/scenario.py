@@ -32,9 +32,10 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tailsight.model import iso
-from tailsight.sim.faults import Fault, truth
+from tailsight.sim.faults import LLM_KINDS, Fault, truth
 from tailsight.sim.fleet import Fleet, FleetSpec, build_fleet
 from tailsight.sim.latency import sample_probability, sample_requests
+from tailsight.sim.llm import generative_services
 from tailsight.sim.state import Engine, TickState
 from tailsight.sim.telemetry import MetricBuilder, spans_request
 from tailsight.timeutil import parse_duration, parse_time
@@ -199,6 +200,11 @@ def scenario_from_dict(doc: dict[str, Any], where: str = "scenario") -> Scenario
             raise ScenarioError(f"{where}: fault {f.id}: unknown switch port {f.target!r}")
         if f.kind.startswith("gpu_") and f.target not in fleet.gpus:
             raise ScenarioError(f"{where}: fault {f.id}: unknown GPU {f.target!r}")
+        if f.kind in LLM_KINDS and f.target not in generative_services(fleet):
+            raise ScenarioError(
+                f"{where}: fault {f.id}: {f.kind} needs a generative service as target, "
+                f"not {f.target!r} (these are: {', '.join(generative_services(fleet))})"
+            )
     return scenario
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from tailsight.sim.faults import Fault
 from tailsight.sim.fleet import Fleet, Replica
+from tailsight.sim.llm import KV_CAPACITY_LOSS
 from tailsight.sim.load import service_rate, wobble
 
 QUEUE_SLOTS = 4  # M/M/c servers per replica: waiting probability ~ rho**c
@@ -40,6 +41,7 @@ class ReplicaState:
     congestion: float = 0.0  # of the switch port its host hangs on, 0..1
     gpu_util: float = 0.0  # its SM share
     cpu_util: float = 0.0  # its share of the host's CPU
+    output_scale: float = 1.0  # output length multiplier of its requests (sim.llm)
 
 
 @dataclass
@@ -191,9 +193,12 @@ class Engine:
             )
             threads = 8.0 / (1 + 7 * min(1.0, under))
             cap = min(prof.capacity / gpu_factor, threads * 1000.0 / cpu_ms)
+            # Fewer sequences fit in a KV cache under pressure: fewer requests run at once.
+            cap /= 1 + KV_CAPACITY_LOSS * level("kv_cache_pressure", r.service)
             states[r.pid] = ReplicaState(
                 r,
                 capacity=cap,
+                output_scale=1 + level("long_output_burst", r.service),
                 gpu_factor=gpu_factor,
                 cpu_ms=cpu_ms,
                 congestion=min(

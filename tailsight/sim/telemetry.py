@@ -22,6 +22,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 from tailsight.collectors.catalogue import spec
 from tailsight.sim.fleet import Fleet
 from tailsight.sim.latency import Request
+from tailsight.sim.llm import LLM_SPAN_NAME, span_attributes
 from tailsight.sim.state import TickState
 
 SCOPE = "tailsight.sim"
@@ -276,11 +277,12 @@ def spans_request(requests: Sequence[Request], fleet: Fleet) -> ExportTraceServi
         route = _ROUTES.get(service, "/v1/infer")
         for r in reqs:
             client = bool(r.client_of)
+            name = f"POST {_ROUTES.get(r.client_of, route)}" if client else f"POST {route}"
             span = ss.spans.add(
                 trace_id=r.trace_id,
                 span_id=r.span_id,
                 parent_span_id=r.parent_id,
-                name=f"POST {_ROUTES.get(r.client_of, route)}" if client else f"POST {route}",
+                name=LLM_SPAN_NAME if r.llm else name,
                 kind=trace_pb2.Span.SPAN_KIND_CLIENT if client else trace_pb2.Span.SPAN_KIND_SERVER,
                 start_time_unix_nano=r.start_ns,
                 end_time_unix_nano=r.start_ns + r.duration_ns,
@@ -296,6 +298,8 @@ def spans_request(requests: Sequence[Request], fleet: Fleet) -> ExportTraceServi
             )
             if client:
                 span.attributes.append(_kv("server.address", r.client_of))
+            if r.llm:
+                span.attributes.extend(_kv(k, v) for k, v in span_attributes(r.llm))
             if r.status >= 500:
                 span.status.code = trace_pb2.Status.STATUS_CODE_ERROR
     return req

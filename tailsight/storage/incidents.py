@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,6 +86,10 @@ def replace_incidents(
         if inc.id not in keep
     ]
     rows = [_row(i, source, now) for i in incidents] + [_row(i, source, now, 1) for i in stale]
+    slis = [(i.id, i.sli, i.model, now) for i in incidents if i.sli]
+    if slis:
+        # First: a reader that sees the incident sees what its p99 is of.
+        store.insert("tailsight_incident_slis", slis, ["Id", "Sli", "Model", "UpdatedAt"])
     if rows:
         store.insert("tailsight_incidents", rows, _COLUMNS)
 
@@ -109,7 +114,22 @@ def _select(store: Store, where: str, params: dict[str, Any]) -> list[Incident]:
         f"SELECT {', '.join(_COLUMNS[:15])} FROM tailsight_incidents FINAL "
         f"WHERE Deleted = 0 AND {where} ORDER BY Start DESC, Id"
     )
-    return [_incident(row) for row in store.rows(sql, params)]
+    rows = store.rows(sql, params)
+    return _with_slis(store, [(str(row[0]), _incident(row)) for row in rows]) if rows else []
+
+
+def _with_slis(store: Store, found: list[tuple[str, Incident]]) -> list[Incident]:
+    """The incidents (by stored id) with the LLM SLI and model of those that have one."""
+    rows = store.rows(
+        "SELECT Id, argMax(Sli, UpdatedAt), argMax(Model, UpdatedAt) "
+        "FROM tailsight_incident_slis WHERE Id IN {ids:Array(String)} GROUP BY Id",
+        {"ids": [stored for stored, _ in found]},
+    )
+    slis = {str(i): (str(sli), str(model)) for i, sli, model in rows}
+    return [
+        replace(inc, sli=slis[stored][0], model=slis[stored][1]) if stored in slis else inc
+        for stored, inc in found
+    ]
 
 
 def _utc(ts: datetime | None) -> datetime | None:

@@ -94,6 +94,12 @@ def expectations(fault: Fault, fleet: Fleet) -> tuple[set[tuple[str, str]], set[
         return must, {target, proc} | service_entities(fleet, affected)
     if kind == "call_delay":
         return set(), set()  # only traces show it: no metric moves
+    if kind == "long_output_burst":
+        return set(), set()  # only the request spans' token counts and durations move
+    if kind == "kv_cache_pressure":
+        # Queueing shows in the spans; the backlog may move the service's own replicas' series.
+        callees = set(fleet.profiles[target].calls)
+        return set(), service_entities(fleet, {target} | callees) | fabric(fleet)
     if kind == "nic_congestion":
         nic = fleet.nics[target]
         must = {

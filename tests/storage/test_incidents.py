@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from tailsight.model import Cause, Entity, Evidence, Incident
 from tailsight.storage import Store
-from tailsight.storage.incidents import list_incidents, replace_incidents
+from tailsight.storage.incidents import get_incident, list_incidents, replace_incidents
 from tests.timebase import recent_noon
 
 # Relative to now: the store drops data older than its TTL (tests/timebase.py).
@@ -86,3 +87,15 @@ def test_range_filter_overlaps(store: Store) -> None:
     replace_incidents(store, T0, T0 + timedelta(hours=1), [_incident(4), _incident(40)])
     found = list_incidents(store, T0 + timedelta(minutes=7), T0 + timedelta(minutes=20))
     assert [i.start.minute for i in found] == [4]  # 10:04-10:09 overlaps 10:07..10:20
+
+
+def test_llm_sli_incidents_keep_their_sli_and_model_beside_a_duration_one(store: Store) -> None:
+    duration = _incident(4).ranked()  # read back with the causes ranked
+    ttft = replace(duration, sli="ttft", model="llama-3.1-70b-instruct")
+    assert ttft.id != duration.id  # same service and onset, another SLI
+    replace_incidents(store, T0, T0 + timedelta(hours=1), [duration, ttft])
+    found = {i.id: i for i in list_incidents(store, T0 - timedelta(hours=1))}
+    assert found == {duration.id: duration, ttft.id: ttft}
+    assert found[ttft.id].to_json()["sli"] == "ttft"
+    assert "sli" not in found[duration.id].to_json()
+    assert get_incident(store, ttft.id) == ttft

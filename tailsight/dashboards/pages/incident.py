@@ -148,8 +148,8 @@ def story(inc: Incident) -> str:
     """One sentence an on-call engineer reads first."""
     rise = inc.p99_ms / inc.baseline_p99_ms if inc.baseline_p99_ms > 0 else float("nan")
     head = (
-        f"The p99 latency of {inc.service} rose to {ms(inc.p99_ms)} ({rise:.1f}× its usual {ms(inc.baseline_p99_ms)}) "
-        f"at {inc.start:%H:%M:%S} UTC"
+        f"The p99 {inc.measure} of {inc.service} rose to {ms(inc.p99_ms)} "
+        f"({rise:.1f}× its usual {ms(inc.baseline_p99_ms)}) at {inc.start:%H:%M:%S} UTC"
     )
     head += (
         "; it is still going on."

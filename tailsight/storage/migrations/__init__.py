@@ -26,6 +26,7 @@ from tailsight.storage.migrations import (
     m0006_compact_inserts,
     m0007_slo_rollup,
     m0008_leases,
+    m0009_llm_latency,
     m0011_dashboard_rollups,
     m0013_alerts,
 )
@@ -78,6 +79,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migration(6, m0006_compact_inserts),
     _migration(7, m0007_slo_rollup),
     _migration(8, m0008_leases),
+    _migration(9, m0009_llm_latency),
     _migration(11, m0011_dashboard_rollups),
     _migration(13, m0013_alerts),
 )

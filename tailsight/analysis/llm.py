@@ -80,11 +80,16 @@ def detect_llm(
     The rules are request duration's with a ratio of at least ``SLI_RATIO``: TTFT's p99 is
     mostly queue wait, which swings with load far more than whole requests do (a busy
     hour's thin coarse windows lift it 2.6x), while the faults it must catch lift it 7x
-    (KV-cache pressure) to 70x (a starved or shared GPU).
+    (KV-cache pressure) to 70x (a starved or shared GPU). For the same reason a young SLI
+    spike at the live edge needs two strong windows, not one: the live-edge replay of a
+    quiet day (``bench/alert_quiet_day.py``) covers request duration only.
     """
     base = params or SpikeParams()
     params = replace(
-        base, ratio=max(base.ratio, SLI_RATIO), fast_ratio=max(base.fast_ratio, SLI_RATIO)
+        base,
+        ratio=max(base.ratio, SLI_RATIO),
+        fast_ratio=max(base.fast_ratio, SLI_RATIO),
+        fast_windows=max(base.fast_windows, 2),
     )
     finest = frames[min(frames)] if frames else pd.DataFrame()
     if finest.empty:

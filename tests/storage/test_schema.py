@@ -293,6 +293,10 @@ def test_migrate_print_cluster_renders_every_migration(
     n = len(mine)  # printed whole and in order, as migrate applies them
     assert any(printed[i : i + n] == mine for i in range(len(printed) - n + 1))
     for sql in mine:
+        if sql.startswith("INSERT INTO"):
+            # A copy of existing rows runs once, through the Distributed tables: each row once.
+            assert " ON CLUSTER" not in sql and "_local" not in sql, sql
+            continue
         assert " ON CLUSTER fleet" in sql.splitlines()[0], sql
         for engine in re.findall(r"ENGINE = (\w+)", sql):
             assert engine.startswith("Replicated") or engine == "Distributed", sql

@@ -4,8 +4,9 @@ The scenario runs as :class:`~tailsight.sim.prometheus.PromSimulation`: its GPUs
 NICs and inference servers are published as dcgm-exporter, node_exporter and vLLM/Triton
 series and POSTed as Prometheus remote write to ``/api/v1/write`` of a real ingest
 pipeline (the receivers, spool and writer of ``tailsight up``, in this process, on
-loopback ports: ``tests/pipeline/conftest.run_pipeline``); the services' spans go to its OTLP/HTTP port. Nothing is written into
-tables directly: what the analysis reads is what the receivers stored.
+loopback ports: ``tests/pipeline/conftest.run_pipeline``); the services' spans go to its
+OTLP/HTTP port. Nothing is written into tables directly: what the analysis reads is what
+the receivers stored.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-from tailsight.sim.prometheus import PromSimulation, RemoteWriteSender, compress
+from tailsight.sim.prometheus import PromSimulation, RemoteWriteSender, send_prometheus
 from tailsight.sim.scenario import Scenario
 from tailsight.sim.sender import OtlpHttpSender
 from tailsight.storage.store import Store
@@ -31,11 +32,7 @@ def ingest_no_agent(
         otlp = OtlpHttpSender(pipeline.http)
         remote = RemoteWriteSender(pipeline.api + "/api/v1/write")
         try:
-            for batch in sim.prom_batches(scenario.end, ticks_per_batch):
-                if batch.write is not None:
-                    remote.post(compress(batch.write))
-                if batch.spans is not None:
-                    otlp.post("/v1/traces", batch.spans)
+            send_prometheus(sim, otlp, remote, scenario.end, ticks_per_batch)
         finally:
             otlp.close()
             remote.close()

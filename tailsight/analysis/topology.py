@@ -3,8 +3,8 @@
 Built from frames: replicas from span resources (``host.name``, ``process.pid``), GPUs
 and their processes from ``tailsight.gpu.process.utilization`` series (or, without the
 agent, the pods dcgm-exporter names: a tenant with a pod and no pid), NIC → switch port
-links from ``tailsight.nic.link`` (or a host's interfaces alone, switch unknown). Nothing is configured; what the telemetry does not
-show is not a candidate.
+links from ``tailsight.nic.link`` (or a host's interfaces alone, switch unknown).
+Nothing is configured; what the telemetry does not show is not a candidate.
 """
 
 from __future__ import annotations

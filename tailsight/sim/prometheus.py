@@ -42,6 +42,7 @@ from tailsight.pipeline.prom_remote_pb import WriteRequest
 from tailsight.sim.faults import NEIGHBOR_NAMESPACE, neighbor_pod_name
 from tailsight.sim.fleet import Fleet, Gpu
 from tailsight.sim.scenario import Scenario, Simulation
+from tailsight.sim.sender import OtlpHttpSender
 from tailsight.sim.state import TickState
 from tailsight.sim.telemetry import NAMESPACE
 
@@ -209,8 +210,8 @@ class PromBuilder:
         n = 0
         for labels, samples in self._series.items():
             ts = req.timeseries.add()
-            for key, value in labels:
-                ts.labels.add(name=key, value=value)
+            for key, text in labels:
+                ts.labels.add(name=key, value=text)
             for t_ms, value in samples:
                 ts.samples.add(timestamp=t_ms, value=value)
             n += len(samples)
@@ -302,3 +303,19 @@ class RemoteWriteSender:
                 time.sleep(float(resp.getheader("Retry-After") or 1))
                 continue
             raise RuntimeError(f"remote write: HTTP {resp.status}: {text}")
+
+
+def send_prometheus(
+    sim: PromSimulation,
+    otlp: OtlpHttpSender,
+    remote: RemoteWriteSender,
+    until: float,
+    ticks_per_batch: int = 30,
+) -> int:
+    """Send spans over OTLP and the exporters' samples as remote write up to ``until``."""
+    for batch in sim.prom_batches(until, ticks_per_batch):
+        if batch.write is not None:
+            remote.post(compress(batch.write))
+        if batch.spans is not None:
+            otlp.post("/v1/traces", batch.spans)
+    return sim.prom.samples

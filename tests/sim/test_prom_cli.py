@@ -51,7 +51,9 @@ def test_prometheus_telemetry_lands_every_sample_once(
     assert mapped > 1  # the replicas' pods, from dcgm-exporter's labels
 
 
-def test_live_is_refused_with_prometheus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_live_is_refused_with_prometheus(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     scenario = tmp_path / "s.yaml"
     scenario.write_text(corpus_scenario(2).to_yaml())
     code = main(["sim", "run", "--scenario", str(scenario), "--telemetry", "prometheus", "--live"])

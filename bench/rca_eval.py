@@ -15,6 +15,9 @@ whole range exactly as ``tailsight analyze`` does. Scored per fault of the truth
 
 Development used seeds 1-12; the default ``--seeds 101-124`` were not looked at while
 tuning. ``--cache DIR`` keeps each seed's store so analysis can be re-run quickly.
+``--mode no-agent`` sends each seed as the fleet's exporters would publish it (dcgm-exporter,
+node_exporter, vLLM/Triton) through Prometheus remote write into a real ingest pipeline
+(``bench/rca_noagent.py``); the spans still come over OTLP.
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tailsight.sim.faults import NEIGHBOR_NAMESPACE, neighbor_pod_name  # noqa: E402
+
 EARLY_S, LATE_S = 30.0, 60.0
 
 
-def run_seed(seed: int, cache: str | None) -> dict[str, Any]:
+def run_seed(seed: int, cache: str | None, mode: str = "agent") -> dict[str, Any]:
     """Simulate (or reuse) one seed's store and analyse it; runs in its own process."""
     from tailsight.app.analyze import analyze_range
     from tailsight.pipeline.decode_metrics import decode_metrics
@@ -50,13 +55,20 @@ def run_seed(seed: int, cache: str | None) -> dict[str, Any]:
 
     scenario = corpus_scenario(seed)
     base = Path(cache) if cache else Path(tempfile.mkdtemp(prefix="rca-"))
-    folder = base / f"seed-{seed:04d}"
+    folder = base / (f"seed-{seed:04d}" if mode == "agent" else f"{mode}-seed-{seed:04d}")
     done = folder / "ingested"
     store = open_store(f"chdb://{folder / 'store'}")
     ingest_s = 0.0
     try:
         migrate(store)
-        if not done.exists():
+        if not done.exists() and mode == "no-agent":
+            from bench.rca_noagent import ingest_no_agent
+
+            started = time.monotonic()
+            ingest_no_agent(scenario, store, folder / "ingest")
+            done.write_text("ok\n")
+            ingest_s = time.monotonic() - started
+        elif not done.exists():
             started = time.monotonic()
             sim = Simulation(scenario)
             for batch in sim.batches(until=scenario.end, ticks_per_batch=60):
@@ -100,6 +112,9 @@ def _distractor_entities(fault: dict[str, Any], fleet: dict[str, Any]) -> set[st
     ids |= {r["gpu"] for r in fleet["replicas"] if r["gpu"].endswith("/" + target)}
     if fault.get("pid") is not None:
         ids |= {f"{g.split('/')[0]}/{fault['pid']}" for g in ids}
+        # Without the agent a neighbor is known by its pod (sim.prometheus.pod_of).
+        pod = neighbor_pod_name(fault["pid"], fault.get("executable") or "python3")
+        ids.add(f"{NEIGHBOR_NAMESPACE}/{pod}")
     return ids
 
 
@@ -254,17 +269,29 @@ def main() -> int:
     parser.add_argument("--cache", help="keep each seed's store here and reuse it")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", help="write results and score to this file")
+    parser.add_argument(
+        "--mode",
+        choices=("agent", "no-agent"),
+        default="agent",
+        help="agent: the agent's OTLP metrics (default); no-agent: dcgm-exporter, "
+        "node_exporter and vLLM/Triton series through Prometheus remote write",
+    )
     args = parser.parse_args()
     seeds = parse_seeds(args.seeds)
     started = time.monotonic()
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(args.workers, mp_context=ctx, max_tasks_per_child=1) as pool:
-        results = list(pool.map(run_seed, seeds, [args.cache] * len(seeds)))
+        results = list(
+            pool.map(run_seed, seeds, [args.cache] * len(seeds), [args.mode] * len(seeds))
+        )
     wall = time.monotonic() - started
     summary = score(results)
     analyze = [r["analyze_s"] for r in results]
     ingest = [r["ingest_s"] for r in results if r["ingest_s"]]
-    print(f"seeds {args.seeds}: {summary['faults']} faults, {summary['incidents']} incidents")
+    print(
+        f"seeds {args.seeds} ({args.mode}): {summary['faults']} faults, "
+        f"{summary['incidents']} incidents"
+    )
     for key in (
         "recall",
         "top1_kind",

@@ -16,7 +16,7 @@ import pandas as pd
 
 from tailsight.analysis.evidence import Change, Phases, change, change_of, change_or_new, per_window
 from tailsight.analysis.scoring import sig
-from tailsight.analysis.topology import Replica, Topology
+from tailsight.analysis.topology import Replica, Tenant, Topology
 from tailsight.model import Evidence
 
 
@@ -248,6 +248,10 @@ def gpu_neighbors(topo: Topology, values: MetricFrames, phases: Phases) -> list[
         for tenant in tenants:
             if (tenant.host, tenant.pid) in mine:
                 continue
+            if not tenant.pid:
+                found = _pod_neighbor(tenant, values, phases, reach)
+                out.extend([found] if found else [])
+                continue
             gpu_rows = _rows(values, "tailsight.gpu.process.utilization", host=host, hw_id=hw_id)
             ch = change_or_new(gpu_rows[gpu_rows["pid"] == tenant.pid], gpu_rows, phases)
             if ch is None or ch.delta < 0.08:
@@ -279,6 +283,47 @@ def gpu_neighbors(topo: Topology, values: MetricFrames, phases: Phases) -> list[
     return out
 
 
+def _gpu_busy(rows: pd.DataFrame) -> pd.Series:
+    """``hw.gpu.utilization`` per window, once per GPU however many pods it is published for."""
+    known = rows.dropna(subset=["value"])
+    busy = known.groupby("window")["value"].max()
+    return busy.set_axis(pd.DatetimeIndex(busy.index))
+
+
+def _pod_neighbor(
+    tenant: Tenant, values: MetricFrames, phases: Phases, reach: frozenset[Replica]
+) -> Candidate | None:
+    """A pod that came onto the GPU as the spike began, and the GPU got busier with it.
+
+    dcgm-exporter knows pods, not per-process shares: it publishes the GPU's values once
+    per pod holding it. A pod absent before the onset and present during it, while the
+    whole GPU's utilization rose, is the neighbor; the rise is its share. (A pod that was
+    there all along and got busier cannot be told from the service's own work.)
+    """
+    rows = _rows(values, "hw.gpu.utilization", host=tenant.host, hw_id=tenant.hw_id)
+    if rows.empty:
+        return None
+    own = rows[rows["pod"] == tenant.pod]
+    present = change_or_new(own.assign(value=own["value"].notna().astype(float)), rows, phases)
+    busy = change(_gpu_busy(rows), phases)
+    if present is None or busy is None or present.baseline > 0.5 or present.during < 0.5:
+        return None
+    if busy.delta < 0.08:
+        return None
+    etype, eid = tenant.entity
+    gpu_id = f"{tenant.host}/{tenant.hw_id}"
+    return Candidate(
+        "noisy_neighbor",
+        etype,
+        eid,
+        min(3.0, busy.delta * 6.0),
+        frozenset(r.id for r in reach),
+        f"pod {eid} came onto GPU {gpu_id}, which rose to {busy.during:.0%} busy "
+        f"(was {busy.baseline:.0%})",
+        (_evidence("hw.gpu.utilization", gpu_id, busy, "1"),),
+    )
+
+
 def gpu_idle(topo: Topology, values: MetricFrames, phases: Phases) -> list[Candidate]:
     """The service's GPUs went idle while latency rose: the bottleneck sits before the GPU."""
     out: list[Candidate] = []
@@ -295,8 +340,9 @@ def gpu_idle(topo: Topology, values: MetricFrames, phases: Phases) -> list[Candi
                 phases,
             )
             if ch is None:
-                ch = change_of(
-                    _rows(values, "hw.gpu.utilization", host=replica.host, hw_id=hw_id), phases
+                ch = change(
+                    _gpu_busy(_rows(values, "hw.gpu.utilization", host=replica.host, hw_id=hw_id)),
+                    phases,
                 )
             if ch is None or ch.baseline < 0.1 or ch.during > 0.8 * ch.baseline:
                 continue

@@ -1,9 +1,10 @@
 """The data's own topology around one service: replicas, their GPUs, co-tenants and links.
 
 Built from frames: replicas from span resources (``host.name``, ``process.pid``), GPUs
-and their processes from ``tailsight.gpu.process.utilization`` series, NIC → switch port
-links from ``tailsight.nic.link``. Nothing is configured; what the telemetry does not
-show is not a candidate.
+and their processes from ``tailsight.gpu.process.utilization`` series (or, without the
+agent, the pods dcgm-exporter names: a tenant with a pod and no pid), NIC → switch port
+links from ``tailsight.nic.link`` (or a host's interfaces alone, switch unknown).
+Nothing is configured; what the telemetry does not show is not a candidate.
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ class Tenant:
 
     @property
     def entity(self) -> tuple[str, str]:
-        """CONTRACT §4 culprit: the process (its pod, where known, is named in the summary)."""
-        return "process", f"{self.host}/{self.pid}"
+        """CONTRACT §4 culprit: the process; its pod where only the pod is known (dcgm-exporter)."""
+        if self.pid or not self.pod:
+            return "process", f"{self.host}/{self.pid}"
+        return "pod", f"{self.namespace}/{self.pod}"
 
 
 @dataclass(frozen=True)
@@ -108,10 +111,12 @@ def build_topology(
         )
         for r in reps
     }
+    # A host without LLDP links (no agent) keeps its NICs, with no switch port known.
+    linked = {row.host for row in links.itertuples(index=False) if row.switch}
     link_rows = tuple(
-        Link(row.host, row.interface, row.switch, row.port)
+        Link(row.host, row.interface, row.switch or "", row.port or "")
         for row in links.itertuples(index=False)
-        if row.host in hosts and row.switch
+        if row.host in hosts and (row.switch or row.host not in linked)
     )
     return Topology(
         service,

@@ -33,10 +33,17 @@ from tailsight.storage.queries import (
     downstream_latency,
     operation_latency_windows,
     replica_latency_windows,
+    replica_pods,
     service_latency_windows,
 )
 from tailsight.storage.queries_llm import llm_latency_windows
-from tailsight.storage.queries_metrics import gpu_processes, metric_windows, nic_links
+from tailsight.storage.queries_metrics import (
+    gpu_pods,
+    gpu_processes,
+    metric_windows,
+    nic_interfaces,
+    nic_links,
+)
 from tailsight.storage.store import Store
 from tailsight.timeutil import EARLIEST, in_range, iso_z
 
@@ -178,6 +185,9 @@ def incident_frames(
     replicas = replicas[replicas["host"].isin(hosts)]
     links = nic_links(store, lo - timedelta(minutes=10), hi, hosts)
     procs = gpu_processes(store, lo, hi, hosts)
+    bare = sorted(set(hosts) - set(procs["host"]) - set(links["host"]))
+    if bare:  # no agent there: what dcgm-exporter and node_exporter show instead
+        links, procs = _exporter_topology(store, service, lo, hi, bare, links, procs)
     topology = build_topology(service, replicas, procs, links)
     switches = sorted({link.switch for link in topology.links})
     raw = metric_windows(store, EVIDENCE_METRICS, lo - timedelta(seconds=20), hi, hosts, switches)
@@ -187,3 +197,32 @@ def incident_frames(
     requests = mine.set_index("window")["requests"].astype(float)
     operations = operation_latency_windows(store, service, lo, hi, bucket_s)
     return IncidentFrames(topology, replicas, values, requests, operations=operations)
+
+
+def _exporter_topology(
+    store: Store,
+    service: str,
+    lo: datetime,
+    hi: datetime,
+    hosts: list[str],
+    links: pd.DataFrame,
+    procs: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Links and GPU tenants of ``hosts`` from exporter data: NICs without switch ports, pods.
+
+    A pod is matched to a replica by the ``k8s.pod.name`` of the replica's spans; the
+    other pods on a GPU are tenants known by pod only.
+    """
+    nics = nic_interfaces(store, lo, hi, hosts).assign(switch="", port="")
+    pods = gpu_pods(store, lo, hi, hosts)
+    if not pods.empty:
+        mine = replica_pods(store, service, lo, hi)
+        pid_of = {(h, pod): pid for h, pid, pod in mine.itertuples(index=False)}
+        pods = pods.assign(
+            pid=[pid_of.get((h, pod), "") for h, pod in zip(pods["host"], pods["pod"], strict=True)],
+            executable=pods["container"],
+        )
+        procs = pd.concat([procs, pods[list(procs.columns)]], ignore_index=True)
+    if not nics.empty:
+        links = pd.concat([links, nics[list(links.columns)]], ignore_index=True)
+    return links, procs

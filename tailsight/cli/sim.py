@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tailsight.cli import CliError
 from tailsight.sim.corpus import parse_seeds, write_corpus
+from tailsight.sim.prometheus import PromSimulation, RemoteWriteSender, send_prometheus
 from tailsight.sim.scenario import Scenario, ScenarioError, Simulation, load_scenario
 from tailsight.sim.sender import OtlpHttpSender, SendError, backfill, live
 from tailsight.timeutil import parse_duration
@@ -57,6 +58,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="keep retrying an overloaded receiver this long (default 2m; 15s at most when unreachable)",
     )
     run.add_argument("--truth", metavar="FILE", help="write the (re-anchored) truth JSON here")
+    run.add_argument(
+        "--telemetry",
+        choices=("otlp", "prometheus"),
+        default="otlp",
+        help="otlp: the agent's metrics over OTLP (default); prometheus: no agent, the "
+        "fleet's dcgm-exporter, node_exporter and vLLM/Triton series as remote write "
+        "(spans still over OTLP); see docs/prometheus.md",
+    )
+    run.add_argument(
+        "--remote-write",
+        default="http://127.0.0.1:8050/api/v1/write",
+        metavar="URL",
+        help="remote-write URL for --telemetry prometheus (default: the API port's)",
+    )
     run.set_defaults(handler=run_scenario)
 
 
@@ -93,6 +108,10 @@ def run_scenario(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     if args.truth:
         Path(args.truth).write_text(json.dumps(scenario.truth(), indent=2) + "\n")
+    if args.telemetry == "prometheus":
+        if args.live:
+            raise CliError("--live is not available with --telemetry prometheus")
+        return _run_prometheus(scenario, args, retry_for)
     sim = Simulation(scenario)
     try:
         sender = OtlpHttpSender(args.endpoint, token=args.token, give_up_s=retry_for)
@@ -109,4 +128,28 @@ def run_scenario(args: argparse.Namespace) -> int:
             live(sim, sender, stop=lambda: deadline is not None and time.monotonic() > deadline)
     except SendError as exc:
         raise CliError(str(exc)) from None
+    return 0
+
+
+def _run_prometheus(scenario: Scenario, args: argparse.Namespace, retry_for: float) -> int:
+    """The scenario as its exporters publish it: remote write, spans over OTLP."""
+    sim = PromSimulation(scenario)
+    try:
+        otlp = OtlpHttpSender(args.endpoint, token=args.token, give_up_s=retry_for)
+        remote = RemoteWriteSender(args.remote_write, token=args.token, give_up_s=retry_for)
+    except (SendError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    started = time.monotonic()
+    try:
+        samples = send_prometheus(sim, otlp, remote, scenario.end)
+    except (SendError, RuntimeError) as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        otlp.close()
+        remote.close()
+    print(
+        f"sent {sim.spans_sent} spans over OTLP and {samples} exporter samples as remote "
+        f"write ({remote.requests} requests) in {time.monotonic() - started:.1f}s",
+        file=sys.stderr,
+    )
     return 0

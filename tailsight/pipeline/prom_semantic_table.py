@@ -86,6 +86,12 @@ NODE = {
         "tailsight.host.pressure", "gauge", "1", how="rate",
         attrs=(("tailsight.pressure.resource", "io"),)),
     "node_cpu_seconds_total": Rule("system.cpu.utilization", "gauge", "1", how="cpu"),
+    # ethtool collector (--collector.ethtool), mlx5 per-priority PFC counters: RoCE's
+    # lossless class is priority 3; pauses a NIC sends say its receive side is full.
+    "node_ethtool_rx_prio3_pause": Rule("tailsight.nic.pfc.pause_frames", "sum", "{frame}",
+                                        attrs=(*RX, ("tailsight.pfc.priority", "3"))),
+    "node_ethtool_tx_prio3_pause": Rule("tailsight.nic.pfc.pause_frames", "sum", "{frame}",
+                                        attrs=(*TX, ("tailsight.pfc.priority", "3"))),
 }  # fmt: skip
 NODE = {k: Rule(r.target, r.kind, r.unit, r.how, r.scale, r.attrs, "node") for k, r in NODE.items()}
 

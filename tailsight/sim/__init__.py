@@ -20,6 +20,8 @@ Modules, in the order data flows through them:
 - ``scenario``: YAML scenarios and :class:`~tailsight.sim.scenario.Simulation`, which
   yields batches of OTLP requests; ``corpus``: random scenarios per seed; ``sender``:
   OTLP/HTTP with retries, backfill or live.
+- ``prometheus``: the same state as a fleet without tailsight's agent publishes it
+  (dcgm-exporter, node_exporter, vLLM/Triton), sent as Prometheus remote write.
 
 Sampling. Spans are a uniform sample of requests: each service keeps its external
 requests with a fixed probability ``p`` chosen so that ``spans_per_window`` (default 40)
@@ -56,7 +58,8 @@ Truth format (``truth.json`` of a corpus scenario, ``Scenario.truth()``)::
 Cause kinds per fault kind: ``port_congestion`` → ``network_congestion`` (culprit
 ``switch_port``, accepted the NIC behind it); ``gpu_noisy_neighbor`` and
 ``cpu_noisy_neighbor`` → ``noisy_neighbor`` (culprit the intruding ``process``
-``host/pid``; the CPU one also accepts the ``host``); ``gpu_underutilized`` →
+``host/pid``; the GPU one also accepts its ``pod`` ``batch/<executable>-<pid hex>``, all
+dcgm-exporter shows of it; the CPU one also accepts the ``host``); ``gpu_underutilized`` →
 ``gpu_underutilized`` (culprit ``gpu`` ``host/uuid``); ``load_surge`` → ``load_surge``
 (culprit ``service``). Distractors (``idle_port_congestion``, ``idle_gpu_neighbor``,
 ``gpu_dip``) move telemetry but no latency: nothing should be blamed on them.

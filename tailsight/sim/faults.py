@@ -19,6 +19,12 @@ from tailsight.sim.fleet import Fleet, new_pid
 from tailsight.sim.llm import LLM_SERVICES
 
 POD_NAMESPACE = "inference"  # the simulator's k8s.namespace.name (sim.telemetry)
+NEIGHBOR_NAMESPACE = "batch"  # where an injected neighbor's pod runs (sim.prometheus)
+
+
+def neighbor_pod_name(pid: int, executable: str) -> str:
+    """The pod of an injected neighbor process, as dcgm-exporter names it (no pids there)."""
+    return f"{executable}-{pid:x}"
 
 # fault kind -> CONTRACT §4 cause kind (None: a distractor that must not be blamed)
 KINDS: dict[str, str | None] = {
@@ -220,6 +226,9 @@ def truth(fault: Fault, fleet: Fleet) -> dict[str, Any]:
     elif k == "gpu_noisy_neighbor":
         host = _gpu_host(fleet, fault.target)
         entity = {"type": "process", "id": f"{host}/{fault.pid}"}
+        if fault.pid is not None:  # its pod: all that dcgm-exporter shows of it
+            pod = neighbor_pod_name(fault.pid, fault.executable or "python3")
+            accepted.append({"type": "pod", "id": f"{NEIGHBOR_NAMESPACE}/{pod}"})
         affected = {r.service for r in fleet.replicas if r.gpu == fault.target}
     elif k == "cpu_noisy_neighbor":
         entity = {"type": "process", "id": f"{fault.target}/{fault.pid}"}

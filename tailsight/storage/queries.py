@@ -195,3 +195,20 @@ def downstream_latency(
     return pd.DataFrame(
         result.result_rows, columns=["downstream", "phase", "calls", "p50_ms", "p99_ms"]
     )
+
+
+def replica_pods(store: Store, service: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """The pod of each replica (host, pid) of ``service``, from its spans' resources."""
+    sql = """
+        SELECT ResourceAttributes['host.name'] AS host,
+               ResourceAttributes['process.pid'] AS pid,
+               any(ResourceAttributes['k8s.pod.name']) AS pod
+        FROM otel_traces
+        WHERE ServiceName = {service:String} AND SpanKind = 'Server'
+          AND Timestamp >= {start:DateTime64(9)} AND Timestamp < {end:DateTime64(9)}
+          AND ResourceAttributes['k8s.pod.name'] != ''
+        GROUP BY host, pid
+        ORDER BY host, pid
+    """
+    rows = store.rows(sql, {"service": service, "start": start, "end": end})
+    return pd.DataFrame([tuple(r) for r in rows], columns=["host", "pid", "pod"])

@@ -146,3 +146,51 @@ def gpu_processes(
     return pd.DataFrame(
         result.result_rows, columns=["host", "hw_id", "pid", "pod", "namespace", "executable"]
     )
+
+
+def gpu_pods(store: Store, start: datetime, end: datetime, hosts: Sequence[str]) -> pd.DataFrame:
+    """Which pods held which GPU, from ``hw.gpu.utilization`` series with ``k8s.pod.name``.
+
+    dcgm-exporter's view (via the Prometheus mapping): it knows the pods the kubelet gave a
+    GPU, not their pids, and publishes the GPU's values once per pod.
+    """
+    sql = """
+        SELECT Host, Attributes[{a_gpu:String}] AS hw_id, Attributes[{a_pod:String}] AS pod,
+               any(Attributes[{a_ns:String}]) AS namespace,
+               any(Attributes[{a_container:String}]) AS container
+        FROM tailsight_metrics_10s
+        WHERE MetricName = 'hw.gpu.utilization' AND Host IN {hosts:Array(String)}
+          AND Attributes[{a_pod:String}] != ''
+          AND Window >= toDateTime({start:DateTime64(3)}) AND Window < {end:DateTime64(3)}
+        GROUP BY Host, hw_id, pod
+        ORDER BY Host, hw_id, pod
+    """
+    params = {"hosts": list(hosts), "start": start, "end": end, "a_gpu": "hw.id",
+              "a_pod": "k8s.pod.name", "a_ns": "k8s.namespace.name",
+              "a_container": "k8s.container.name"}  # fmt: skip
+    result = store.query(sql, params)
+    return pd.DataFrame(
+        result.result_rows, columns=["host", "hw_id", "pod", "namespace", "container"]
+    )
+
+
+def nic_interfaces(
+    store: Store, start: datetime, end: datetime, hosts: Sequence[str]
+) -> pd.DataFrame:
+    """Interfaces with traffic counters per host (``system.network.io``), loopback left out.
+
+    Where no agent reports ``tailsight.nic.link`` (no LLDP), a host's NICs are still known
+    from node_exporter's counters, without the switch port at their other end.
+    """
+    sql = """
+        SELECT DISTINCT Host, Attributes[{a_iface:String}] AS interface
+        FROM tailsight_metrics_10s
+        WHERE MetricName = 'system.network.io' AND Host IN {hosts:Array(String)}
+          AND Attributes[{a_iface:String}] NOT IN ('', 'lo')
+          AND Window >= toDateTime({start:DateTime64(3)}) AND Window < {end:DateTime64(3)}
+        ORDER BY Host, interface
+    """
+    params = {"hosts": list(hosts), "start": start, "end": end,
+              "a_iface": "network.interface.name"}  # fmt: skip
+    result = store.query(sql, params)
+    return pd.DataFrame(result.result_rows, columns=["host", "interface"])

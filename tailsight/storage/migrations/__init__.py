@@ -26,6 +26,7 @@ from tailsight.storage.migrations import (
     m0006_compact_inserts,
     m0007_slo_rollup,
     m0008_leases,
+    m0012_report_gpu_hours,
     m0013_alerts,
 )
 from tailsight.storage.store import Store
@@ -77,6 +78,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migration(6, m0006_compact_inserts),
     _migration(7, m0007_slo_rollup),
     _migration(8, m0008_leases),
+    _migration(12, m0012_report_gpu_hours),
     _migration(13, m0013_alerts),
 )
 

@@ -30,28 +30,42 @@ def gpu_time_by_state(store: Store, start: datetime, end: datetime) -> list[dict
     here (``sumMap``, only for the hours that have such a window), so it counts once.
     A range that starts or ends inside an hour counts only that hour's windows inside it.
     """
-    sql = """
+    # Whole hours are classified as stored; the range's first and last hours may be partial
+    # (a time zone on the half hour) and keep only their windows inside it.
+    merged = """
+        if(length(arrayDistinct(Offsets)) = length(Offsets), (Offsets, Totals, Points),
+           arrayReduce('sumMap', [Offsets], [Totals], [Points]))"""
+    state = """
         SELECT Host, Gpu,
-               10 * sum(arrayCount((o, t, p) -> o >= lo AND o < hi AND t >= {busy:Float64} * p,
-                                   w.1, w.2, w.3)) AS busy_s,
-               10 * sum(arrayCount((o, t, p) -> o >= lo AND o < hi AND t >= {idle:Float64} * p
-                                                AND t < {busy:Float64} * p, w.1, w.2, w.3)) AS under_s,
-               10 * sum(arrayCount((o, t, p) -> o >= lo AND o < hi AND t < {idle:Float64} * p,
-                                   w.1, w.2, w.3)) AS idle_s,
-               sum(arraySum((o, t) -> if(o >= lo AND o < hi, t, 0.), w.1, w.2))
-                   / sum(arraySum((o, p) -> if(o >= lo AND o < hi, p, 0), w.1, w.3)) AS mean_u
+               arrayCount((t, p) -> t >= {busy:Float64} * p, ts, ps) AS busy,
+               arrayCount((t, p) -> t >= {idle:Float64} * p AND t < {busy:Float64} * p, ts, ps)
+                   AS under,
+               arrayCount((t, p) -> t < {idle:Float64} * p, ts, ps) AS idle,
+               arraySum(ts) AS total, arraySum(ps) AS points"""
+    sql = f"""
+        SELECT Host, Gpu, 10 * sum(busy), 10 * sum(under), 10 * sum(idle), sum(total) / sum(points)
         FROM (
-            SELECT Host, Gpu,
-                   if(length(arrayDistinct(Offsets)) = length(Offsets), (Offsets, Totals, Points),
-                      arrayReduce('sumMap', [Offsets], [Totals], [Points])) AS w,
-                   -- the range's first and last hours may be partial (time zones on the half hour)
-                   intDiv(toInt64(toUInt32(toDateTime({start:DateTime64(3)}))) - toUInt32(Hour) + 9, 10)
-                       AS lo,
-                   intDiv(toInt64(toUInt32(toDateTime({end:DateTime64(3)}))) - toUInt32(Hour) + 9, 10)
-                       AS hi
-            FROM tailsight_report_gpu_1h FINAL
-            WHERE Hour >= toStartOfHour(toDateTime({start:DateTime64(3)}))
-              AND Hour < {end:DateTime64(3)}
+            {state}
+            FROM (SELECT Host, Gpu, w.2 AS ts, w.3 AS ps FROM (
+                SELECT Host, Gpu, {merged} AS w
+                FROM tailsight_report_gpu_1h FINAL
+                WHERE Hour >= toDateTime({{start:DateTime64(3)}})
+                  AND Hour + 3600 <= toDateTime({{end:DateTime64(3)}})))
+            UNION ALL
+            {state}
+            FROM (SELECT Host, Gpu, arrayMap(x -> x.2, kept) AS ts, arrayMap(x -> x.3, kept) AS ps
+                  FROM (SELECT Host, Gpu,
+                               arrayFilter(x -> toUInt32(Hour) + 10 * x.1
+                                                    >= toUInt32(toDateTime({{start:DateTime64(3)}}))
+                                                AND toUInt32(Hour) + 10 * x.1
+                                                    < toUInt32(toDateTime({{end:DateTime64(3)}})),
+                                           arrayZip(w.1, w.2, w.3)) AS kept
+                        FROM (SELECT Host, Gpu, Hour, {merged} AS w
+                              FROM tailsight_report_gpu_1h FINAL
+                              WHERE Hour > toStartOfHour(toDateTime({{start:DateTime64(3)}})) - 3600
+                                AND Hour < toDateTime({{end:DateTime64(3)}})
+                                AND (Hour < toDateTime({{start:DateTime64(3)}})
+                                     OR Hour + 3600 > toDateTime({{end:DateTime64(3)}})))))
         )
         GROUP BY Host, Gpu ORDER BY Host, Gpu
     """

@@ -14,13 +14,14 @@ window would count the window several times. The arrays are concatenated on merg
 (``groupArrayArray``), and the report's query sums a window's parts before classifying
 it (``storage.report_queries``), so every window counts once, merged or not.
 
-Rows already in the rollup when the migration runs are copied in, for the hours before
-the first the view wrote (a re-run copies nothing more).
+The view fills on insert: rows already in the rollup are not copied (an ``INSERT`` cannot
+run on every node of a cluster as the schema statements do); the report reads a week
+that began before the table's first hour from the rollup, as before.
 """
 
 from __future__ import annotations
 
-from tailsight.storage.ddl import MaterializedView, SchemaObject, Statement, Table
+from tailsight.storage.ddl import MaterializedView, SchemaObject, Table
 
 GPU_1H = Table(
     name="tailsight_report_gpu_1h",
@@ -59,12 +60,4 @@ GPU_1H_MV = MaterializedView(
     select=_SELECT + "GROUP BY Host, Gpu, Hour",
 )
 
-BACKFILL = Statement(
-    "INSERT INTO {db}.tailsight_report_gpu_1h "
-    + _SELECT.replace("{source}", "{db}.tailsight_metrics_10s")
-    + """WHERE Hour < (SELECT if(count() = 0, toDateTime('2106-01-01 00:00:00', 'UTC'), min(Hour))
-                 FROM {db}.tailsight_report_gpu_1h)
-GROUP BY Host, Gpu, Hour"""
-)
-
-OBJECTS: list[SchemaObject] = [GPU_1H, GPU_1H_MV, BACKFILL]
+OBJECTS: list[SchemaObject] = [GPU_1H, GPU_1H_MV]

@@ -56,9 +56,7 @@ def parse_only(pages: list[list[bytes]]) -> tuple[int, float, float]:
     t0 = time.process_time()
     n = 0
     for i, page in enumerate(pages):
-        _, samples = exposition_samples(
-            page[0].decode(), TEXT, {"job": "dcgm", "instance": f"n{i}"}, 0
-        )
+        _, samples = exposition_samples(page[0].decode(), TEXT, {"job": "dcgm", "instance": f"n{i}"}, 0)
         n += len(samples)
     parse = time.process_time() - t0
     mapping, starts = SemanticMapping(), StartTimes()
@@ -66,9 +64,7 @@ def parse_only(pages: list[list[bytes]]) -> tuple[int, float, float]:
     for i, page in enumerate(pages):
         builder = RequestBuilder()
         emitter = mapping.wrap(builder)
-        kinds, samples = exposition_samples(
-            page[0].decode(), TEXT, {"job": "dcgm", "instance": f"n{i}"}, 0
-        )
+        kinds, samples = exposition_samples(page[0].decode(), TEXT, {"job": "dcgm", "instance": f"n{i}"}, 0)
         convert_scrape(kinds, samples, emitter, starts, "http")
         emitter.flush()
         builder.request().SerializeToString()
@@ -118,9 +114,7 @@ def wait_drained(receiver: Receiver, timeout: float = 600) -> None:
         time.sleep(0.05)
 
 
-def bench_scrape(
-    pages: list[list[bytes]], rounds: int, interval: int, tmp: Path
-) -> tuple[float, int, int]:
+def bench_scrape(pages: list[list[bytes]], rounds: int, interval: int, tmp: Path) -> tuple[float, int, int]:
     server = _Server(("127.0.0.1", 0), _Handler)
     server.pages = pages
     server.want = len(pages) * rounds
@@ -164,9 +158,8 @@ def write_requests(pages: list[list[bytes]], per_request: int = 2000) -> tuple[l
     bodies, req, n, total = [], WriteRequest(), 0, 0
     now_ms = int(time.time() * 1000)
     for i, page in enumerate(pages):
-        _, samples = exposition_samples(
-            page[0].decode(), TEXT, {"job": "dcgm", "instance": f"gpu-node-{i:04d}:9400"}, now_ms
-        )
+        _, samples = exposition_samples(page[0].decode(), TEXT,
+                                        {"job": "dcgm", "instance": f"gpu-node-{i:04d}:9400"}, now_ms)
         for name, labels, ts_ms, value in samples:
             series = req.timeseries.add()
             series.labels.add(name="__name__", value=name)
@@ -188,9 +181,8 @@ def otlp_requests(pages: list[list[bytes]], per_request: int = 2000) -> list[byt
     bodies, builder, starts = [], RequestBuilder(), StartTimes()
     now_ms = int(time.time() * 1000)
     for i, page in enumerate(pages):
-        kinds, samples = exposition_samples(
-            page[0].decode(), TEXT, {"job": "dcgm", "instance": f"gpu-node-{i:04d}:9400"}, now_ms
-        )
+        kinds, samples = exposition_samples(page[0].decode(), TEXT,
+                                            {"job": "dcgm", "instance": f"gpu-node-{i:04d}:9400"}, now_ms)
         convert_scrape(kinds, samples, builder, starts, "http")
         if builder.points >= per_request:
             bodies.append(builder.request().SerializeToString())
@@ -200,9 +192,7 @@ def otlp_requests(pages: list[list[bytes]], per_request: int = 2000) -> list[byt
     return bodies
 
 
-def post_all(
-    port: int, path: str, bodies: list[bytes], headers: dict[str, str], senders: int = 2
-) -> int:
+def post_all(port: int, path: str, bodies: list[bytes], headers: dict[str, str], senders: int = 2) -> int:
     failures = [0]
 
     def run(part: list[bytes]) -> None:
@@ -223,9 +213,7 @@ def post_all(
     return failures[0]
 
 
-def bench_push(
-    tmp: Path, name: str, bodies: list[bytes], api: bool, path: str, headers: dict[str, str]
-) -> float:
+def bench_push(tmp: Path, name: str, bodies: list[bytes], api: bool, path: str, headers: dict[str, str]) -> float:
     receiver = Receiver(tmp / name)
     try:
         port = receiver.api_port if api else receiver.http_port
@@ -253,35 +241,17 @@ def main() -> None:
         cpu, scraped, failed = bench_scrape(pages, args.rounds, args.interval, Path(tmp))
         figure = scraped / cpu
         rw_bodies, rw_samples = write_requests(pages)
-        rw_cpu = bench_push(
-            Path(tmp),
-            "rw",
-            rw_bodies,
-            True,
-            "/api/v1/write",
-            {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy"},
-        )
-        otlp_cpu = bench_push(
-            Path(tmp),
-            "otlp",
-            otlp_requests(pages),
-            False,
-            "/v1/metrics",
-            {"Content-Type": "application/x-protobuf"},
-        )
-    print(
-        f"scrape + store: {figure:,.0f} samples/CPU-s ({scraped:,} samples stored "
-        f"in {args.targets * args.rounds} scrapes; {failed} failed: 404s past the measured "
-        f"rounds or timeouts; {cpu:.1f} CPU s)"
-    )
-    print(
-        f"  parse-only:   {samples / parse:,.0f} samples/CPU-s; parse + convert {samples / convert:,.0f}"
-    )
+        rw_cpu = bench_push(Path(tmp), "rw", rw_bodies, True, "/api/v1/write",
+                            {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy"})
+        otlp_cpu = bench_push(Path(tmp), "otlp", otlp_requests(pages), False, "/v1/metrics",
+                              {"Content-Type": "application/x-protobuf"})
+    print(f"scrape + store: {figure:,.0f} samples/CPU-s ({scraped:,} samples stored "
+          f"in {args.targets * args.rounds} scrapes; {failed} failed: 404s past the measured "
+          f"rounds or timeouts; {cpu:.1f} CPU s)")
+    print(f"  parse-only:   {samples / parse:,.0f} samples/CPU-s; parse + convert {samples / convert:,.0f}")
     print(f"  ratio:        {figure / (samples / parse):.2f} of parse-only")
     rw, otlp = rw_samples / rw_cpu, rw_samples / otlp_cpu
-    print(
-        f"remote write:   {rw:,.0f} samples/CPU-s ({len(rw_bodies)} requests of <= 2,000 samples)"
-    )
+    print(f"remote write:   {rw:,.0f} samples/CPU-s ({len(rw_bodies)} requests of <= 2,000 samples)")
     print(f"  OTLP metrics: {otlp:,.0f} samples/CPU-s (same samples, ~2,000 points a request)")
     print(f"  ratio:        {rw / otlp:.2f} of OTLP")
 

@@ -128,9 +128,7 @@ def advance(
             continue
         quiet = (now - current.last_active_at).total_seconds()
         if quiet >= timing.resolve_delay_s:
-            changed.append(
-                replace(current, alert=replace(current.alert, state="resolved", ends_at=now))
-            )
+            changed.append(replace(current, alert=replace(current.alert, state="resolved", ends_at=now)))
     return changed
 
 

@@ -132,9 +132,7 @@ class AlertManager:
             started += 1
         return started
 
-    async def _deliver(
-        self, key: tuple[str, datetime, str, str], alert: Alert, notifier: str
-    ) -> None:
+    async def _deliver(self, key: tuple[str, datetime, str, str], alert: Alert, notifier: str) -> None:
         try:
             await self._send_recorded(alert, notifier)
         finally:

@@ -108,7 +108,9 @@ def related_incidents(
     incidents: Iterable[Incident], service: str, since: datetime, until: datetime
 ) -> list[Incident]:
     """Incidents of ``service``, and of the downstream services its incidents blame, in the range."""
-    overlapping = [i for i in incidents if i.start < until and (i.end is None or i.end >= since)]
+    overlapping = [
+        i for i in incidents if i.start < until and (i.end is None or i.end >= since)
+    ]
     own = [i for i in overlapping if i.service == service]
     downstream = {c.service for i in own for c in i.causes if c.service != service}
     return own + [i for i in overlapping if i.service in downstream]

@@ -37,9 +37,7 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def alerts_json(
-    store: Store, state: str, since: datetime | None, now: datetime
-) -> list[dict[str, Any]]:
+def alerts_json(store: Store, state: str, since: datetime | None, now: datetime) -> list[dict[str, Any]]:
     """``GET /api/v1/alerts``: episodes newest first, ``silenced`` as of ``now`` (CONTRACT §7)."""
     if state not in ("firing", "resolved", "all"):
         raise ValueError("state must be firing, resolved or all")
@@ -71,9 +69,7 @@ def expire_silence(store: Store, silence_id: str, now: datetime) -> Silence | No
     """End silence ``silence_id`` now; None when there is no such silence."""
     for s in list_silences(store):
         if s.id == silence_id:
-            ended = Silence(
-                s.id, s.matchers, s.starts_at, min(s.ends_at, now), s.created_by, s.comment
-            )
+            ended = Silence(s.id, s.matchers, s.starts_at, min(s.ends_at, now), s.created_by, s.comment)
             save_silence(store, ended)
             return ended
     return None

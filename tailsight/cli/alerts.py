@@ -133,8 +133,7 @@ def render_alerts(alerts: list[dict[str, Any]]) -> str:
     header = ("STATE", "SEVERITY", "NAME", "SERVICE", "STARTS (UTC)", "ENDS", "FINGERPRINT")
     rows = [
         (
-            a["state"]
-            + (" (silenced)" if a.get("silenced") else "")
+            a["state"] + (" (silenced)" if a.get("silenced") else "")
             + (" (acked)" if a.get("acknowledged") else ""),
             a["severity"],
             a["name"],

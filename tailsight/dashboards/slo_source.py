@@ -68,12 +68,8 @@ class CatalogSloSource:
         total0 = sum(t for _, _, t in base)
         entering = sli_series(self.store, slo, start, end, step)
         leaving = sli_series(self.store, slo, start - window, end - window, step)
-        good = (
-            good0 + np.cumsum([g for _, g, _ in entering]) - np.cumsum([g for _, g, _ in leaving])
-        )
-        total = (
-            total0 + np.cumsum([t for _, _, t in entering]) - np.cumsum([t for _, _, t in leaving])
-        )
+        good = good0 + np.cumsum([g for _, g, _ in entering]) - np.cumsum([g for _, g, _ in leaving])
+        total = total0 + np.cumsum([t for _, _, t in entering]) - np.cumsum([t for _, _, t in leaving])
         rows = []
         for (t, _, _), g, n in zip(entering, good, total, strict=False):
             ratio = sli(float(g), float(n))

@@ -130,20 +130,14 @@ class Assembler:
                     return base, suffix[1:]
         own = kind_of(name)
         if own == "counter" or (
-            own in (None, "unknown")
-            and name.endswith("_total")
+            own in (None, "unknown") and name.endswith("_total")
             and kind_of(name[:-6]) in (None, "unknown", "counter")
         ):
             return name, "counter"
         return name, "gauge"
 
     def add(
-        self,
-        name: str,
-        labels: dict[str, str],
-        ts_ms: int,
-        value: float,
-        emitter: Emitter,
+        self, name: str, labels: dict[str, str], ts_ms: int, value: float, emitter: Emitter,
         arrived: float = 0.0,
     ) -> None:
         """One sample; plain series are emitted at once, composite pieces grouped."""

@@ -29,44 +29,20 @@ class Emitter(Protocol):
     """Where converted points go: the request builder, or the semantic mapper in front of it."""
 
     def number(
-        self,
-        resource: Labels,
-        name: str,
-        kind: str,
-        unit: str,
-        attrs: Labels,
-        ts_ns: int,
-        value: float,
-        start_ns: int = 0,
+        self, resource: Labels, name: str, kind: str, unit: str, attrs: Labels,
+        ts_ns: int, value: float, start_ns: int = 0,
     ) -> None:
         """A gauge (``kind`` = ``gauge``) or cumulative monotonic sum (``sum``) point."""
         ...
 
     def histogram(
-        self,
-        resource: Labels,
-        name: str,
-        unit: str,
-        attrs: Labels,
-        ts_ns: int,
-        start_ns: int,
-        count: int,
-        total: float,
-        bounds: Sequence[float],
-        counts: Sequence[int],
+        self, resource: Labels, name: str, unit: str, attrs: Labels, ts_ns: int, start_ns: int,
+        count: int, total: float, bounds: Sequence[float], counts: Sequence[int],
     ) -> None: ...
 
     def summary(
-        self,
-        resource: Labels,
-        name: str,
-        unit: str,
-        attrs: Labels,
-        ts_ns: int,
-        start_ns: int,
-        count: int,
-        total: float,
-        quantiles: Sequence[tuple[float, float]],
+        self, resource: Labels, name: str, unit: str, attrs: Labels, ts_ns: int, start_ns: int,
+        count: int, total: float, quantiles: Sequence[tuple[float, float]],
     ) -> None: ...
 
     def flush(self) -> None:
@@ -113,28 +89,15 @@ class RequestBuilder:
         return metric
 
     def number(
-        self,
-        resource: Labels,
-        name: str,
-        kind: str,
-        unit: str,
-        attrs: Labels,
-        ts_ns: int,
-        value: float,
-        start_ns: int = 0,
+        self, resource: Labels, name: str, kind: str, unit: str, attrs: Labels,
+        ts_ns: int, value: float, start_ns: int = 0,
     ) -> None:
         dp = self._point(resource, name, kind, unit, attrs, ts_ns, start_ns)
         dp.as_double = value
         self.points += 1
 
     def _point(
-        self,
-        resource: Labels,
-        name: str,
-        kind: str,
-        unit: str,
-        attrs: Labels,
-        ts_ns: int,
+        self, resource: Labels, name: str, kind: str, unit: str, attrs: Labels, ts_ns: int,
         start_ns: int,
     ) -> Any:
         dp = getattr(self._metric(resource, name, kind, unit), kind).data_points.add()
@@ -144,17 +107,8 @@ class RequestBuilder:
         return dp
 
     def histogram(
-        self,
-        resource: Labels,
-        name: str,
-        unit: str,
-        attrs: Labels,
-        ts_ns: int,
-        start_ns: int,
-        count: int,
-        total: float,
-        bounds: Sequence[float],
-        counts: Sequence[int],
+        self, resource: Labels, name: str, unit: str, attrs: Labels, ts_ns: int, start_ns: int,
+        count: int, total: float, bounds: Sequence[float], counts: Sequence[int],
     ) -> None:
         dp = self._point(resource, name, "histogram", unit, attrs, ts_ns, start_ns)
         dp.count = count
@@ -165,16 +119,8 @@ class RequestBuilder:
         self.points += 1
 
     def summary(
-        self,
-        resource: Labels,
-        name: str,
-        unit: str,
-        attrs: Labels,
-        ts_ns: int,
-        start_ns: int,
-        count: int,
-        total: float,
-        quantiles: Sequence[tuple[float, float]],
+        self, resource: Labels, name: str, unit: str, attrs: Labels, ts_ns: int, start_ns: int,
+        count: int, total: float, quantiles: Sequence[tuple[float, float]],
     ) -> None:
         dp = self._point(resource, name, "summary", unit, attrs, ts_ns, start_ns)
         dp.count = count
@@ -192,7 +138,9 @@ class RequestBuilder:
         return self._req
 
 
-def target_resource(job: str, instance: str, scheme: str | None = None) -> Labels:
+def target_resource(
+    job: str, instance: str, scheme: str | None = None
+) -> Labels:
     """The resource of a target, as the Collector's Prometheus receiver builds it."""
     attrs: dict[str, str] = {"service.name": job, "service.instance.id": instance}
     host, sep, port = instance.rpartition(":")

@@ -50,10 +50,7 @@ Sample = tuple[str, dict[str, str], int, float]
 
 
 def exposition_samples(
-    text: str,
-    content_type: str,
-    target_labels: dict[str, str],
-    now_ms: int,
+    text: str, content_type: str, target_labels: dict[str, str], now_ms: int,
     honor_labels: bool = False,
 ) -> tuple[dict[str, str], list[Sample]]:
     """(family types, samples) of one exposition, target labels attached the Prometheus way.
@@ -65,15 +62,9 @@ def exposition_samples(
     families = parse_openmetrics(text) if openmetrics else parse_text(text)
     # The text parser renames a counter ``x`` to ``x_total`` (its OpenMetrics form); the
     # Collector stores the name the exposition used, so declared names are restored.
-    renamed = (
-        {}
-        if openmetrics
-        else {
-            name + "_total": name
-            for name in _COUNTER_TYPE.findall(text)
-            if not name.endswith("_total")
-        }
-    )
+    renamed = {} if openmetrics else {
+        name + "_total": name for name in _COUNTER_TYPE.findall(text) if not name.endswith("_total")
+    }
     kinds: dict[str, str] = {}
     samples: list[Sample] = []
     for family in families:
@@ -91,11 +82,8 @@ def exposition_samples(
 
 
 def convert_scrape(
-    kinds: dict[str, str],
-    samples: Iterable[Sample],
-    emitter: Emitter,
-    start_times: StartTimes,
-    scheme: str,
+    kinds: dict[str, str], samples: Iterable[Sample], emitter: Emitter,
+    start_times: StartTimes, scheme: str,
 ) -> int:
     """Emit one scrape's samples; returns how many were taken."""
     assembler = Assembler(kinds.get, start_times, scheme)
@@ -117,11 +105,8 @@ class PrometheusScraper:
     name = "prometheus-scrape"
 
     def __init__(
-        self,
-        jobs: list[ScrapeJob],
-        intake: Intake,
-        emitter: EmitterFactory = lambda b: b,
-        spread: bool = True,
+        self, jobs: list[ScrapeJob], intake: Intake,
+        emitter: EmitterFactory = lambda b: b, spread: bool = True,
     ) -> None:
         self.jobs = jobs
         self.intake = intake

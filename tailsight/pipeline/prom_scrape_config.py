@@ -156,9 +156,7 @@ def read_sd_file(path: Path) -> list[tuple[list[str], dict[str, str]]]:
     return groups
 
 
-def parse_scrape_configs(
-    configs: tuple[dict[str, Any], ...], base: Path | None = None
-) -> list[ScrapeJob]:
+def parse_scrape_configs(configs: tuple[dict[str, Any], ...], base: Path | None = None) -> list[ScrapeJob]:
     """The scrape jobs of the ``scrape_configs`` setting; :class:`ConfigError` names the field."""
     jobs: list[ScrapeJob] = []
     names: set[str] = set()
@@ -173,9 +171,7 @@ def parse_scrape_configs(
         names.add(name)
         for key in ("relabel_configs", "metric_relabel_configs"):
             if raw.get(key):
-                raise ConfigError(
-                    f"{where}.{key}: relabelling is not supported by tailsight's scrape"
-                )
+                raise ConfigError(f"{where}.{key}: relabelling is not supported by tailsight's scrape")
         unknown = sorted(set(raw) - _KNOWN - {"relabel_configs", "metric_relabel_configs"})
         if unknown:
             raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}")
@@ -212,12 +208,8 @@ def parse_scrape_configs(
                 p = Path(str(f)).expanduser()
                 files.append(str(p if p.is_absolute() or base is None else base / p))
             if "refresh_interval" in sd:
-                refresh = min(
-                    refresh,
-                    parse_duration(
-                        sd["refresh_interval"], f"{where}.file_sd_configs[{j}].refresh_interval"
-                    ),
-                )
+                refresh = min(refresh, parse_duration(sd["refresh_interval"],
+                                                      f"{where}.file_sd_configs[{j}].refresh_interval"))
         jobs.append(ScrapeJob(
             name=name, interval_s=interval, timeout_s=timeout,
             metrics_path=str(raw.get("metrics_path", "/metrics")), scheme=scheme,

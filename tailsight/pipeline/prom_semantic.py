@@ -76,15 +76,8 @@ class _Mapper:
         self._cpu: dict[tuple[Labels, int], list[float]] = {}
 
     def number(
-        self,
-        resource: Labels,
-        name: str,
-        kind: str,
-        unit: str,
-        attrs: Labels,
-        ts_ns: int,
-        value: float,
-        start_ns: int = 0,
+        self, resource: Labels, name: str, kind: str, unit: str, attrs: Labels,
+        ts_ns: int, value: float, start_ns: int = 0,
     ) -> None:
         self.inner.number(resource, name, kind, unit, attrs, ts_ns, value, start_ns)
         rule = rule_for(name)
@@ -136,17 +129,8 @@ class _Mapper:
         self.inner.number(res, rule.target, "sum", rule.unit, attrs, ts_ns, total, start)
 
     def histogram(
-        self,
-        resource: Labels,
-        name: str,
-        unit: str,
-        attrs: Labels,
-        ts_ns: int,
-        start_ns: int,
-        count: int,
-        total: float,
-        bounds: Sequence[float],
-        counts: Sequence[int],
+        self, resource: Labels, name: str, unit: str, attrs: Labels, ts_ns: int, start_ns: int,
+        count: int, total: float, bounds: Sequence[float], counts: Sequence[int],
     ) -> None:
         self.inner.histogram(resource, name, unit, attrs, ts_ns, start_ns, count, total,
                              bounds, counts)  # fmt: skip
@@ -159,16 +143,8 @@ class _Mapper:
                              start_ns, count, total * s, [b * s for b in bounds], counts)  # fmt: skip
 
     def summary(
-        self,
-        resource: Labels,
-        name: str,
-        unit: str,
-        attrs: Labels,
-        ts_ns: int,
-        start_ns: int,
-        count: int,
-        total: float,
-        quantiles: Sequence[tuple[float, float]],
+        self, resource: Labels, name: str, unit: str, attrs: Labels, ts_ns: int, start_ns: int,
+        count: int, total: float, quantiles: Sequence[tuple[float, float]],
     ) -> None:
         self.inner.summary(resource, name, unit, attrs, ts_ns, start_ns, count, total, quantiles)
 
@@ -188,3 +164,4 @@ class _Mapper:
         self._memory.clear()
         self._cpu.clear()
         self.inner.flush()
+

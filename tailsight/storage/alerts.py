@@ -184,7 +184,9 @@ def deliveries_of(
     return out
 
 
-def list_alerts(store: Store, state: str = "all", since: datetime | None = None) -> list[Alert]:
+def list_alerts(
+    store: Store, state: str = "all", since: datetime | None = None
+) -> list[Alert]:
     """Alert episodes newest first, each with its deliveries; ``state`` firing, resolved or all."""
     where = ["1"]
     params: dict[str, Any] = {}
@@ -200,19 +202,20 @@ def list_alerts(store: Store, state: str = "all", since: datetime | None = None)
 def _with_deliveries(store: Store, episodes: list[Episode]) -> list[Alert]:
     history = deliveries_of(store, [e.alert.fingerprint for e in episodes])
     return [
-        Alert(**{**e.alert.__dict__, "deliveries": tuple(history.get(e.key, []))}) for e in episodes
+        Alert(**{**e.alert.__dict__, "deliveries": tuple(history.get(e.key, []))})
+        for e in episodes
     ]
 
 
 def acknowledge(store: Store, fingerprint: str, by: str = "") -> Alert | None:
     """Mark the newest episode of ``fingerprint`` acknowledged: no more repeats of its page."""
-    found = _select_episodes(store, "Fingerprint = {fp:String}", {"fp": fingerprint})
+    found = _select_episodes(
+        store, "Fingerprint = {fp:String}", {"fp": fingerprint}
+    )
     if not found:
         return None
     episode = found[0]
-    acked = Episode(
-        Alert(**{**episode.alert.__dict__, "acknowledged": True}), episode.last_active_at
-    )
+    acked = Episode(Alert(**{**episode.alert.__dict__, "acknowledged": True}), episode.last_active_at)
     save_episodes(store, [acked])
     return acked.alert
 

@@ -28,6 +28,7 @@ from tailsight.storage.slo_queries import (
     HistogramPoints,
     SpanCounts,
     histogram_points,
+    latency_key,
     span_series_counts,
     span_window_counts,
 )
@@ -75,7 +76,7 @@ def count_spans(rows: Sequence[SpanCounts], selector: SpanSelector) -> float:
     total = 0.0
     threshold = None
     if selector.max_duration_ms is not None:
-        threshold = np.uint64(round(selector.max_duration_ms * 1e6) * 2 + 1)
+        threshold = np.uint64(latency_key(selector.max_duration_ms))
     for row in rows:
         if selector.operation is not None and row.operation != selector.operation:
             continue

@@ -43,14 +43,19 @@ def render_report(
     now: datetime | None = None,
 ) -> RenderedReport:
     """Build and render one week's report in the formats asked for."""
-    from tailsight.reports.render import render_html, render_pdf, report_charts
+    from tailsight.reports.render import chart_pool, render_html, render_pdf, report_charts
 
     say = progress or (lambda _m: None)
-    report = build_report(
-        store, slos, week, now or datetime.now(UTC), sli_source, alert_source, progress
-    )
-    say(f"charts ({len(report.slos) + 2})")
-    charts = report_charts(report)
+    pool = chart_pool(len(slos))  # its processes start while the queries run
+    try:
+        report = build_report(
+            store, slos, week, now or datetime.now(UTC), sli_source, alert_source, progress
+        )
+        say(f"charts ({len(report.slos) + 2})")
+        charts = report_charts(report, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     html = render_html(report, charts)
     pdf = None
     if "pdf" in formats:

@@ -105,10 +105,16 @@ def window_bounds(slo: Slo, week: IsoWeek) -> tuple[datetime, datetime]:
     return datetime.fromtimestamp(start, week.end.tzinfo), week.end
 
 
-def incident_bad(sli: SliSource, slo: Slo, row: IncidentRow, week_end: datetime) -> float:
-    """Bad events of ``slo`` from the incident's start to its end, on 10 s boundaries."""
+def incident_interval(row: IncidentRow, week_end: datetime) -> tuple[int, int]:
+    """The incident's unix start and end, widened to 10 s boundaries (open ones end with the week)."""
     lo = int(row.start.timestamp()) // ROLLUP_S * ROLLUP_S
     hi = -(-int((row.end or week_end).timestamp()) // ROLLUP_S) * ROLLUP_S
+    return lo, hi
+
+
+def incident_bad(sli: SliSource, slo: Slo, row: IncidentRow, week_end: datetime) -> float:
+    """Bad events of ``slo`` from the incident's start to its end, on 10 s boundaries."""
+    lo, hi = incident_interval(row, week_end)
     if hi <= lo:
         return 0.0
     start = datetime.fromtimestamp(lo, week_end.tzinfo)
@@ -190,6 +196,11 @@ def build_report(
     previous = Counter(r.kind for r in week_incidents(store, week.previous()))
     source = alert_source or (lambda start, end: alerts_between(store, start, end))
     alerts = list(source(week.start, week.end))
+    if isinstance(sli, BatchedSli):
+        services = {slo.service for slo in slos}
+        sli.prefetch(
+            [(r.service, *incident_interval(r, week.end)) for r in rows if r.service in services]
+        )
     sections = []
     for i, slo in enumerate(slos, 1):
         say(f"SLO {i}/{len(slos)}: {slo.name}")

@@ -77,20 +77,39 @@ def data_uri(chart: Chart) -> str:
     return "data:image/png;base64," + base64.b64encode(chart.png).decode()
 
 
-def report_charts(report: WeeklyReport) -> list[Chart]:
+def chart_pool(slo_count: int) -> ProcessPoolExecutor | None:
+    """Processes to draw ``slo_count`` SLO charts, None when too few to be worth starting.
+
+    Started with spawn, not fork, because ``tailsight up`` runs threads (the store engine,
+    gRPC) that a forked child would inherit mid-lock. Each is sent an empty task at once,
+    so that it imports matplotlib while the report's queries run.
+    """
+    workers = min(os.cpu_count() or 1, MAX_CHART_WORKERS, slo_count // CHARTS_PER_WORKER)
+    if workers <= 1:
+        return None
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    for _ in range(workers):
+        pool.submit(int)
+    return pool
+
+
+def report_charts(report: WeeklyReport, pool: ProcessPoolExecutor | None = None) -> list[Chart]:
     """Every chart of the report, in the order they appear.
 
-    Many SLOs' charts are drawn by a pool of processes (matplotlib draws on one core):
-    started with spawn, not fork, because ``tailsight up`` runs threads (the store
-    engine, gRPC) that a forked child would inherit mid-lock.
+    Many SLOs' charts are drawn by ``pool`` (:func:`chart_pool`: matplotlib draws on one
+    core), one started here when none is given.
     """
     sections = list(report.slos)
-    workers = min(os.cpu_count() or 1, MAX_CHART_WORKERS, len(sections) // CHARTS_PER_WORKER)
-    if workers > 1:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            drawn = list(pool.map(slo_chart, sections, repeat(report.timezone), chunksize=4))
-    else:
+    own = pool is None
+    pool = chart_pool(len(sections)) if own else pool
+    if pool is None:
         drawn = [slo_chart(s, report.timezone) for s in sections]
+    else:
+        try:
+            drawn = list(pool.map(slo_chart, sections, repeat(report.timezone), chunksize=4))
+        finally:
+            if own:
+                pool.shutdown()
     return [incidents_chart(report), *drawn, gpu_chart(report.workloads)]
 
 

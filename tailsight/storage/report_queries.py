@@ -19,18 +19,48 @@ BUSY_AT = 0.5
 IDLE_BELOW = 0.05
 
 
-def gpu_time_by_state(store: Store, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Per GPU (host, ``hw.id``): seconds busy, underutilized and idle, and its mean utilization.
+# Whole hours are classified as stored; the range's first and last hours may be partial
+# (a time zone on the half hour) and keep only their windows inside it.
+_MERGED = """
+    if(length(arrayDistinct(Offsets)) = length(Offsets), (Offsets, Totals, Points),
+       arrayReduce('sumMap', [Offsets], [Totals], [Points]))"""
+_STATE = """
+    SELECT Host, Gpu,
+           arrayCount((t, p) -> t >= {busy:Float64} * p, ts, ps) AS busy,
+           arrayCount((t, p) -> t >= {idle:Float64} * p AND t < {busy:Float64} * p, ts, ps)
+               AS under,
+           arrayCount((t, p) -> t < {idle:Float64} * p, ts, ps) AS idle,
+           arraySum(ts) AS total, arraySum(ps) AS points"""
+_HOURS_SQL = f"""
+    SELECT Host, Gpu, 10 * sum(busy), 10 * sum(under), 10 * sum(idle), sum(total) / sum(points)
+    FROM (
+        {_STATE}
+        FROM (SELECT Host, Gpu, w.2 AS ts, w.3 AS ps FROM (
+            SELECT Host, Gpu, {_MERGED} AS w
+            FROM tailsight_report_gpu_1h FINAL
+            WHERE Hour >= toDateTime({{start:DateTime64(3)}})
+              AND Hour + 3600 <= toDateTime({{end:DateTime64(3)}})))
+        UNION ALL
+        {_STATE}
+        FROM (SELECT Host, Gpu, arrayMap(x -> x.2, kept) AS ts, arrayMap(x -> x.3, kept) AS ps
+              FROM (SELECT Host, Gpu,
+                           arrayFilter(x -> toUInt32(Hour) + 10 * x.1
+                                                >= toUInt32(toDateTime({{start:DateTime64(3)}}))
+                                            AND toUInt32(Hour) + 10 * x.1
+                                                < toUInt32(toDateTime({{end:DateTime64(3)}})),
+                                       arrayZip(w.1, w.2, w.3)) AS kept
+                    FROM (SELECT Host, Gpu, Hour, {_MERGED} AS w
+                          FROM tailsight_report_gpu_1h FINAL
+                          WHERE Hour > toStartOfHour(toDateTime({{start:DateTime64(3)}})) - 3600
+                            AND Hour < toDateTime({{end:DateTime64(3)}})
+                            AND (Hour < toDateTime({{start:DateTime64(3)}})
+                                 OR Hour + 3600 > toDateTime({{end:DateTime64(3)}})))))
+    )
+    GROUP BY Host, Gpu ORDER BY Host, Gpu
+"""
 
-    Each rollup row (a series' 10 s window) with a ``hw.gpu.utilization`` point counts
-    10 s in the state its mean utilization falls in; windows without data count nowhere.
-    Rows are classified one by one, without first merging each series' window: that
-    merge cost ten times the rest (7 s of CPU a day of a 1,000-GPU fleet, against 0.7 s;
-    bench/report.py). A window whose points arrived in two inserts is two rows until the
-    engine merges the parts, minutes later, so only the last minutes before a merge could
-    count twice; a past week's parts are merged.
-    """
-    sql = """
+# Weeks from before migration 12, from the rollup: each row (a window or a part of one) alone.
+_ROLLUP_SQL = """
         SELECT Host, Attributes['hw.id'] AS hw,
                10 * countIf(Total >= {busy:Float64} * Points) AS busy_s,
                10 * countIf(Total >= {idle:Float64} * Points AND Total < {busy:Float64} * Points)
@@ -41,7 +71,27 @@ def gpu_time_by_state(store: Store, start: datetime, end: datetime) -> list[dict
         WHERE MetricName = 'hw.gpu.utilization' AND Points > 0
           AND Window >= toDateTime({start:DateTime64(3)}) AND Window < {end:DateTime64(3)}
         GROUP BY Host, hw ORDER BY Host, hw
+"""
+
+
+def gpu_time_by_state(store: Store, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Per GPU (host, ``hw.id``): seconds busy, underutilized and idle, and its mean utilization.
+
+    Each 10 s window with a ``hw.gpu.utilization`` point counts 10 s in the state its mean
+    utilization falls in; windows without data count nowhere. Read from the hourly table
+    of migration 12 (168 rows a GPU a week, not 60,480 rollup rows with their attribute
+    maps: bench/report.py). An hour's windows are three parallel arrays; a window that
+    reached the store in several inserts appears several times until its parts are summed
+    here (``sumMap``, only for the hours that have such a window), so it counts once.
+    A range that starts or ends inside an hour counts only that hour's windows inside it.
+
+    The table fills on insert from the migration on: a range that begins before its first
+    hour (a week ingested before the upgrade) is read from the rollup, each row classified
+    alone (a window still in parts counts once a part, until the engine merges them).
     """
+    fresh = "count() > 0 AND min(Hour) <= toStartOfHour(toDateTime({start:DateTime64(3)}))"
+    covered = store.rows(f"SELECT {fresh} FROM tailsight_report_gpu_1h", {"start": start})[0][0]
+    sql = _HOURS_SQL if covered else _ROLLUP_SQL
     params = {"start": start, "end": end, "busy": BUSY_AT, "idle": IDLE_BELOW}
     return [
         {

@@ -37,6 +37,14 @@ class SpanCounts:
     weights: np.ndarray
 
 
+def latency_key(max_duration_ms: float) -> int:
+    """The histogram key at or under which a span took at most ``max_duration_ms``.
+
+    Keys are ``2 * ceil3(d) + failed``; at or under ``2 * T + 1`` means ``d <= T``.
+    """
+    return round(max_duration_ms * 1e6) * 2 + 1
+
+
 def _cover(start: int, end: int, tiers: int = len(TIERS)) -> list[tuple[int, int, int]]:
     """(tier, start, end) ranges that cover ``[start, end)`` exactly, coarsest in the middle."""
     if start >= end:
@@ -118,6 +126,13 @@ def span_window_counts(
     return out
 
 
+def series_table(start: int, step_s: int) -> str:
+    """The coarsest rollup tier whose step divides ``step_s`` and ``start``."""
+    return next(
+        name for seconds, name in reversed(TIERS) if step_s % seconds == 0 and start % seconds == 0
+    )
+
+
 def span_series_counts(
     store: Store, services: Sequence[str], start: int, end: int, step_s: int
 ) -> list[SpanCounts]:
@@ -126,9 +141,7 @@ def span_series_counts(
     ``window`` is the bucket's unix start. The coarsest rollup tier whose step divides
     ``step_s`` and ``start`` is read (daily points of whole UTC days read days).
     """
-    table = next(
-        name for seconds, name in reversed(TIERS) if step_s % seconds == 0 and start % seconds == 0
-    )
+    table = series_table(start, step_s)
     sql = f"""
         SELECT Service, Operation,
                {{start:UInt32}} + intDiv(toUInt32(Window) - {{start:UInt32}}, {{step:UInt32}}) * {{step:UInt32}} AS b,

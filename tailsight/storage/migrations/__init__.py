@@ -28,6 +28,7 @@ from tailsight.storage.migrations import (
     m0008_leases,
     m0009_llm_latency,
     m0011_dashboard_rollups,
+    m0012_report_gpu_hours,
     m0013_alerts,
 )
 from tailsight.storage.store import Store
@@ -81,6 +82,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migration(8, m0008_leases),
     _migration(9, m0009_llm_latency),
     _migration(11, m0011_dashboard_rollups),
+    _migration(12, m0012_report_gpu_hours),
     _migration(13, m0013_alerts),
 )
 

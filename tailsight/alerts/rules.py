@@ -24,6 +24,12 @@ from tailsight.model import Incident
 
 OPEN_MAX_AGE = timedelta(hours=6)  # an incident still open after this long is stale data
 FRESH_END = timedelta(seconds=60)  # a spike that ended this recently still pages once
+# A young incident whose cause is still unknown waits this long after its onset for the
+# attribution to name one: a spike is detected a window or two after its onset, often
+# before the culprit's own metrics have moved enough, and a page that says "cause
+# unknown" followed by one naming the culprit is worse than the second alone. Past the
+# grace it pages, unknown or not.
+UNKNOWN_GRACE = timedelta(seconds=45)
 
 
 def root_cause_of(incident: Incident) -> RootCause | None:
@@ -81,6 +87,8 @@ def incident_conditions(
         best = _best(found)
         assert best is not None
         cause = root_cause_of(best)
+        if (cause is None or cause.kind == "unknown") and now - best.start < UNKNOWN_GRACE:
+            continue
         op = f" {best.operation}" if best.operation else ""
         op += f" {best.sli.upper()}" if best.sli else ""
         summary = (

@@ -49,6 +49,23 @@ def test_incident_rule_pages_open_and_just_ended_incidents_of_slo_services() -> 
     assert [c.service for c in everything] == ["asr"]
 
 
+def test_a_young_incident_with_no_culprit_waits_for_one_then_pages_anyway() -> None:
+    def unknown(start: datetime) -> Incident:
+        cause = Cause("unknown", 0.0, "embedder", None, "no attribution has explained this")
+        return Incident("embedder", start, None, 800.0, 150.0, causes=(cause,))
+
+    slos = {"embedder"}
+    # 20 s after its onset the cause is unknown: no page yet ...
+    assert incident_conditions([unknown(NOW - timedelta(seconds=20))], slos, NOW, UI) == []
+    # ... named, it pages at once ...
+    named = incident("embedder", NOW - timedelta(seconds=20), None)
+    assert [c.service for c in incident_conditions([named], slos, NOW, UI)] == ["embedder"]
+    # ... and still unknown past the grace, it pages saying so.
+    (late,) = incident_conditions([unknown(NOW - timedelta(seconds=50))], slos, NOW, UI)
+    assert late.root_cause is not None and late.root_cause.kind == "unknown"
+    assert "cause unknown" in late.summary
+
+
 def slo(min_requests: int = 20) -> Slo:
     spans = SpanSelector("llm-gateway", None, 2000.0, False)
     return Slo(

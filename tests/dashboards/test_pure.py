@@ -274,3 +274,13 @@ def test_slo_pages_show_a_wired_source(store: Store) -> None:
     assert list(figure.data[0].x) == ["5m", "1h", "1d"]
     with pytest.raises(LookupError):
         slos.render(ctx, "other")
+
+
+def test_fleet_slo_cell_marks_a_spent_budget_even_without_an_alert() -> None:
+    from tailsight.dashboards.pages.fleet import slo_cell
+
+    assert slo_cell({"name": "a", "error_budget_remaining": 0.4}).className == "ok"
+    spent = slo_cell({"name": "a", "error_budget_remaining": -2.26})
+    assert spent.className == "hot" and "budget -226%" in spent.children
+    firing = slo_cell({"name": "a", "error_budget_remaining": 0.4, "alerts_firing": 1})
+    assert firing.className == "hot" and "firing" in firing.children

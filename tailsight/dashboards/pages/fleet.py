@@ -173,7 +173,9 @@ def slo_cell(slo: dict[str, Any] | None) -> Any:
         if budget is not None
         else str(slo.get("name"))
     )
-    return html.Span(text + (" · firing" if firing else ""), className="hot" if firing else "ok")
+    spent = budget is not None and float(budget) <= 0.0  # breached, paging or not
+    hot = bool(firing) or spent
+    return html.Span(text + (" · firing" if firing else ""), className="hot" if hot else "ok")
 
 
 def incidents_table(ctx: PageContext, incidents: list[Incident]) -> html.Div:

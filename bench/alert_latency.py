@@ -3,9 +3,10 @@
 The simulator streams a fleet live (real time, not backfill) into ``tailsight up`` with
 an SLO on every service and every notifier type pointed at local peers; faults of every
 incident kind are injected two at a time, on services no other fault of the pair hurts
-(each service has its own alert). For each, the latency is the time from the fault's
-onset to the first webhook notification (Alertmanager webhook v4) of an affected service
-whose ``culprit`` label is the fault's culprit (or an equally right entity).
+(each service has its own alert) and on different hosts (a callee slowed by ``call_delay``
+on a host whose NIC the other fault congests is rightly blamed on that NIC). For each, the
+latency is the time from the fault's onset to the first webhook notification (Alertmanager
+webhook v4) of an affected service whose ``culprit`` label is the fault's culprit (or an equally right entity).
 
 It prints the median and max seconds, per fault kind, and the ratio to a Prometheus +
 Alertmanager pipeline's floor: 1 m scrape + 1 m rule evaluation + 30 s group wait = 150 s.
@@ -29,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from tailsight.sim.demo import DEMO_FLEET  # noqa: E402
 from tailsight.sim.faults import INCIDENT_KINDS, Fault  # noqa: E402
+from tailsight.sim.fleet import Fleet  # noqa: E402
 from tests.alerts.live import LiveFleet, Peers, wait_for, write_config, write_slos  # noqa: E402
 from tests.conftest import UpProcess  # noqa: E402
 
@@ -88,6 +90,17 @@ def _hurt(want: dict[str, object]) -> set[str]:
     return set(want["affected_services"]) | set(want["upstream_services"])  # type: ignore[arg-type]
 
 
+def _hosts(fault: Fault, fleet: Fleet) -> set[str]:
+    """The hosts whose telemetry ``fault`` moves (none for a load surge)."""
+    if fault.target in fleet.ports:
+        return {n.host for n in fleet.nics.values() if n.port == fault.target}
+    if fault.target in fleet.nics:
+        return {fleet.nics[fault.target].host}
+    if fault.target in fleet.gpus:
+        return {fleet.gpus[fault.target].host}
+    return {fault.target} if fault.target in fleet.nodes else set()
+
+
 def _fault_pair(
     fleet: LiveFleet,
     peers: Peers,
@@ -100,14 +113,17 @@ def _fault_pair(
     before = len(peers.of("webhook"))
     injected: list[tuple[Fault, set[str], set[str]]] = []
     taken: set[str] = set()
+    taken_hosts: set[str] = set()
     for n, kind in enumerate(kinds):
         for _ in range(50):  # a target whose services no other fault of the pair hurts
             fault, want = fleet.draw(kind, 600, f"f{first + n + 1}", intensity=1.0)
             if ramp_s is not None:
                 fault = replace(fault, ramp_s=ramp_s)
-            if not _hurt(want) & taken:
+            hosts = _hosts(fault, fleet.sim.fleet)
+            if not _hurt(want) & taken and not hosts & taken_hosts:
                 break
         taken |= _hurt(want)
+        taken_hosts |= hosts
         good = {f"{e['type']}:{e['id']}" for e in [want["culprit"], *want["accepted"]] if e}
         injected.append((fault, good, _hurt(want)))
     for fault, _, _ in injected:

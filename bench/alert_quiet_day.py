@@ -32,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
@@ -44,6 +45,7 @@ from tailsight.analysis.spikes import (  # noqa: E402
     SpikeParams,
     detect_spikes,
     lookback,
+    support_column,
 )
 from tailsight.app.alerting import notifier_sender  # noqa: E402
 from tailsight.app.analyze import analyze_range  # noqa: E402
@@ -149,9 +151,10 @@ def live_edge_incidents(
 ) -> tuple[int, list[Incident]]:
     """The incidents a live cycle would have opened at each 10 s window of ``[lo, hi)``.
 
-    Only windows whose own p99 is at least twice the median of the 30 minutes before are
-    replayed (an incident opened at the edge needs its newest window above that), each
-    with the 190 windows before it and itself merged with its predecessor only.
+    Only windows whose own p99 is at least twice the median of the 30 minutes before, or
+    whose p90 is 1.5 times its median, are replayed (an incident opened at the edge needs
+    its newest window anomalous: the p99 or the p90 1.8x its baseline), each with the 190
+    windows before it and itself merged with its predecessor only.
     """
     params = params or SpikeParams()
     since = lo - lookback(params, 10)
@@ -164,19 +167,26 @@ def live_edge_incidents(
         frame = frame.sort_values("window").reset_index(drop=True)
         newest = trailing[trailing["service"] == service].sort_values("window")
         newest = newest.reset_index(drop=True)
-        p99 = frame["p99_ms"].to_numpy(dtype=float)
-        median = pd.Series(p99).shift(1).rolling(params.baseline_windows, min_periods=30).median()
+        p99 = _rolling_ratio(frame["p99_ms"], params)
+        body = _rolling_ratio(frame[support_column(SUPPORT_LEVELS[0])], params)
         first = int((frame["window"] < pd.Timestamp(lo)).sum())
         edges += len(frame) - first
         for j in range(max(first, params.min_baseline_windows), len(frame)):
-            if not p99[j] >= 2.0 * median.iloc[j]:
+            if not (p99[j] >= 2.0 or body[j] >= 1.5):
                 continue
-            seen = pd.concat([frame.iloc[j - 190 : j], newest.iloc[[j]]], ignore_index=True)
+            seen = pd.concat([frame.iloc[max(0, j - 190) : j], newest.iloc[[j]]], ignore_index=True)
             at = frame["window"].iloc[j].to_pydatetime()
             for inc in detect_spikes(seen, at - 12 * step, at + step, params):
                 if inc.end is None:
                     opened.setdefault((inc.service, inc.start), inc)
     return edges, sorted(opened.values(), key=lambda i: i.start)
+
+
+def _rolling_ratio(values: pd.Series, params: SpikeParams) -> np.ndarray:
+    """Each value over the median of the ``baseline_windows`` before it."""
+    series = values.astype(float).reset_index(drop=True)
+    median = series.shift(1).rolling(params.baseline_windows, min_periods=30).median()
+    return (series / median).to_numpy()
 
 
 if __name__ == "__main__":

@@ -90,6 +90,7 @@ def detect_llm(
         ratio=max(base.ratio, SLI_RATIO),
         fast_ratio=max(base.fast_ratio, SLI_RATIO),
         fast_windows=max(base.fast_windows, 2),
+        fast_body_ratio=max(base.fast_body_ratio, SLI_RATIO),
     )
     finest = frames[min(frames)] if frames else pd.DataFrame()
     if finest.empty:

@@ -8,8 +8,10 @@ least ``min_requests`` requests so thin traffic pages nobody. Consecutive anomal
 windows, allowing ``max_gap`` quiet ones between them, form one incident when at least
 ``min_windows`` of them are anomalous; its onset is the first anomalous window. At the
 live edge (a run still going at the end of the range) ``fast_windows`` windows whose own
-p99 is ``fast_ratio`` x the baseline are enough: a strong spike is reported while it is
-young, which is what lets an alert page within seconds of it. One window at 4x: on a
+p99 is ``fast_ratio`` x the baseline are enough, or ``fast_body_windows`` windows whose
+p90 is ``fast_body_ratio`` x its own baseline (a slowdown of every request, which lifts
+the p90 of a few dozen requests steadily while their p99 only flickers): a strong spike is
+reported while it is young, which is what lets an alert page within seconds of it. One window at 4x: on a
 fault-free simulated day whose own-window p99 exceeded 4x its baseline 20-50 times per
 service (heavy tails), none of those windows was also anomalous by the smoothed, supported
 rule, while two windows at 3x opened one incident (``bench/alert_quiet_day.py`` slides
@@ -58,6 +60,11 @@ class SpikeParams:
     # (the alert is only as fast as the detector). History keeps needing ``min_windows``.
     fast_windows: int = 1
     fast_ratio: float = 4.0
+    # ... or ``fast_body_windows`` anomalous windows whose body (p90) is ``fast_body_ratio``
+    # x its baseline: a slowdown of every request (a CPU neighbor, a congested port) moves
+    # the p90 of a few dozen requests steadily long before their p99 reaches 4x.
+    fast_body_windows: int = 2
+    fast_body_ratio: float = 2.0
     passes: int = 3
     support: float = 3.0  # requests above the threshold a window needs (heavy tails)
     scales: tuple[int, ...] = (10, 120)  # window lengths tried, finest first
@@ -260,6 +267,10 @@ def _service_spikes(
         if np.array_equal(found, anomalous):
             break
         anomalous = found
+    shifted = np.zeros(len(stat), dtype=bool)
+    if body is not None:
+        base90, _ = _thresholds(np.where(anomalous | ~enough, np.nan, body), params)
+        shifted = anomalous & (body > params.fast_body_ratio * base90)
 
     out: list[Incident] = []
     i, n = 0, len(p99)
@@ -278,7 +289,11 @@ def _service_spikes(
         run = slice(first, last + 1)
         strong = anomalous[run] & (p99[run] > params.fast_ratio * baseline[run])
         persistent = int(anomalous[run].sum()) >= params.min_windows or (
-            still_open and int(strong.sum()) >= params.fast_windows
+            still_open
+            and (
+                int(strong.sum()) >= params.fast_windows
+                or int(shifted[run].sum()) >= params.fast_body_windows
+            )
         )
         if params.refine_onset and not p99[first] > threshold[first]:
             own = [k for k in range(first, last + 1) if anomalous[k] and p99[k] > threshold[k]]

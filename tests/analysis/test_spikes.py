@@ -78,6 +78,37 @@ def test_a_strong_young_spike_at_the_live_edge_is_reported_early() -> None:
     assert inc.start == T0 + timedelta(seconds=1000) and inc.end is None
 
 
+def _smoothed(p99: list[float], p90: list[float], requests: int = 70) -> pd.DataFrame:
+    """A frame as the store returns it: smoothed quantiles beside each window's own p99."""
+    frame = _frame(p99, requests)
+    frame["requests_smooth"] = 2 * requests
+    frame["p99_smooth_ms"] = p99
+    for level, col in ((0.9, "q90"), (0.95, "q95"), (0.97, "q97"), (0.98, "q98")):
+        frame[f"{col}_smooth_ms"] = [
+            lo + (hi - lo) * (level - 0.9) / 0.09 for lo, hi in zip(p90, p99, strict=True)
+        ]
+    return frame
+
+
+def test_a_body_shift_at_the_live_edge_is_reported_after_two_windows() -> None:
+    # Every request 2.2x slower in its body (p90 40 -> 90 ms) while the p99 rises only 1.5x,
+    # under its own bar: the p99 rule would wait for min_windows, the body rule does not.
+    rng = np.random.default_rng(5)
+    p99 = list(100 + rng.normal(0, 5, 100))
+    p90 = list(40 + rng.normal(0, 2, 100))
+    one = _smoothed(p99 + [150.0], p90 + [90.0])
+    assert detect_spikes(one, T0, T0 + timedelta(seconds=1010)) == []
+    two = _smoothed(p99 + [150.0] * 2, p90 + [90.0] * 2)
+    (inc,) = detect_spikes(two, T0, T0 + timedelta(seconds=1020))
+    assert inc.start == T0 + timedelta(seconds=1000) and inc.end is None
+    # A milder body shift (1.6x) at the edge waits for min_windows ...
+    mild = _smoothed(p99 + [150.0] * 2, p90 + [64.0] * 2)
+    assert detect_spikes(mild, T0, T0 + timedelta(seconds=1020)) == []
+    # ... and the same two windows in history, followed by calm ones, are a blip.
+    calm = _smoothed(p99 + [150.0] * 2 + p99[:20], p90 + [90.0] * 2 + p90[:20])
+    assert detect_spikes(calm, T0, T0 + timedelta(hours=1)) == []
+
+
 def test_an_earlier_spike_does_not_blunt_the_next() -> None:
     rng = np.random.default_rng(3)
     p99 = list(100 + rng.normal(0, 5, 400))

@@ -50,7 +50,9 @@ def _counter_points() -> list[tuple[float, float]]:
 
 
 def test_tier_choice() -> None:
-    assert [t.seconds for t in TIERS] == [300, 60, 10]
+    assert [t.seconds for t in TIERS] == [3600, 300, 60, 10]
+    assert tier_for(3600, 7 * 86400).metrics == "tailsight_metrics_1h"
+    assert tier_for(None, 7 * 86400).latency == "tailsight_latency_1h"
     assert tier_for(600, 86400).metrics == "tailsight_metrics_5m"
     assert tier_for(120, 21600).metrics == "tailsight_metrics_1m"
     assert tier_for(30, 3600).metrics == "tailsight_metrics_10s"

@@ -1,12 +1,12 @@
-"""Which rollup tier a dashboard query reads: 10 s, 1 min, 5 min or 1 h (migrations 4, 11, 15).
+"""Which rollup tier a dashboard query reads: 10 s to 1 h (migrations 4, 11 and 15).
 
-A chart of ~300 buckets over a day needs 5-minute rows, not 10-second ones: the coarsest
-tier whose window divides the chart's step gives the same buckets from up to 30 times
+A chart of ~150 buckets over a day needs 10-minute rows, not 10-second ones: the coarsest
+tier whose window divides the chart's step gives the same buckets from up to 60 times
 fewer rows. A summary over a whole range (no step) reads the coarsest tier whose window
 is at most ``EDGE_FRACTION`` of the range (its "edge" tier), since its first and last
 windows are then counted whole or not at all; :func:`summary_source` reads the whole
 hours inside the range from the hourly tier instead and only the ragged edges from the
-edge tier, which gives the same aggregates from 24 rows a series a day instead of 288.
+edge tier, which gives the same aggregates from 24 rows a series a day instead of 144.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class Tier:
 
 TIERS: tuple[Tier, ...] = (
     Tier(HOUR, "tailsight_metrics_1h", "tailsight_latency_1h"),
+    Tier(600, "tailsight_metrics_10m", "tailsight_latency_10m"),
     Tier(300, "tailsight_metrics_5m", "tailsight_latency_5m"),
     Tier(60, "tailsight_metrics_1m", "tailsight_latency_1m"),
     Tier(10, "tailsight_metrics_10s", "tailsight_latency_10s"),

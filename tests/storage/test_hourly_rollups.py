@@ -1,7 +1,7 @@
-"""The hourly tier (migration 15) and whole-range summaries over it, against a real store.
+"""The 10-minute and hourly tiers (migration 15) and whole-range summaries, against a real store.
 
 Points go into the exporter's raw tables, so the views cascade 10 s → 1 min → 5 min →
-1 h as in production; the answers are worked out by hand from the points.
+10 min → 1 h as in production; the answers are worked out by hand from the points.
 """
 
 from __future__ import annotations
@@ -79,6 +79,13 @@ def test_hourly_buckets_from_the_cascade_with_a_reset_and_late_data(store: Store
     assert third["last_time"] == T0 + timedelta(minutes=239)
     late = hours.iloc[1]  # the hour whose first half arrived last
     assert (late["first"], late["last"], late["points"]) == (600.0, 1190.0, 60)
+    # The 10-minute tier: a day's step. Minutes 190–199 before the reset, 200–209 after it.
+    tens = metric_buckets(store, [COUNTER], T0, T0 + timedelta(hours=24), 600)
+    assert store.rows("SELECT sum(Points) FROM tailsight_metrics_10m")[0][0] == 360
+    assert tens["points"].to_list() == [10] * 36
+    assert tens.iloc[19][["first", "last", "peak"]].to_list() == [1900.0, 1990.0, 1990.0]
+    assert tens.iloc[20][["first", "last", "peak"]].to_list() == [0.0, 90.0, 90.0]
+    assert tens.iloc[6][["first", "last"]].to_list() == [600.0, 690.0]  # late
 
 
 def test_whole_range_summary_reads_hours_and_edges(store: Store) -> None:
@@ -157,8 +164,9 @@ def test_a_store_that_upgrades_keeps_its_history_in_the_hourly_tier(tmp_path: Pa
         # The schema before migration 15, with a day of data in its 5-minute tiers.
         migrate(store, ttl_days=30)
         for table in ("metrics", "latency"):
-            store.command(f"DROP VIEW IF EXISTS tailsight_{table}_1h_mv")
-            store.command(f"DROP TABLE tailsight_{table}_1h")
+            for tier in ("10m", "1h"):
+                store.command(f"DROP VIEW IF EXISTS tailsight_{table}_{tier}_mv")
+                store.command(f"DROP TABLE tailsight_{table}_{tier}")
         store.command("DELETE FROM tailsight_schema_migrations WHERE Version = 15")
         assert 15 not in applied_versions(store)
         _fill_counter(store)
@@ -166,6 +174,7 @@ def test_a_store_that_upgrades_keeps_its_history_in_the_hourly_tier(tmp_path: Pa
 
         assert migrate(store, ttl_days=30).applied == (15,)
         assert store.rows("SELECT sum(Points) FROM tailsight_metrics_1h")[0][0] == 360
+        assert store.rows("SELECT sum(Points) FROM tailsight_metrics_10m")[0][0] == 360
         whole = metric_buckets(store, [COUNTER], START, END, None).iloc[0]
         assert (whole["points"], whole["first"], whole["last"]) == (310, 250.0, 1340.0)
         assert service_totals(store, START, END).iloc[0]["requests"] == 310

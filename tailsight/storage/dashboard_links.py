@@ -52,7 +52,7 @@ def link_summaries(
     gives utilization), ``util_mean``, ``util_peak`` and ``speed`` (bits per second).
     """
     keys = ["switch", "interface"] if switch_side else ["host", "interface"]
-    io_metric = next(m for m, n in counters.items() if n == "bytes")
+    io = next(m for m, n in counters.items() if n == "bytes")
     inner, params = bucket_query(
         [*counters, speed],
         start,
@@ -62,11 +62,8 @@ def link_summaries(
         no_switch=not switch_side,
     )
     names = list(counters.items())
-    # Per end and bucket straight from the per-series values: a counter's series are summed
-    # (NaN buckets left out), the busier direction of ``io`` is the largest of its
-    # per-direction sums (``sumMap`` by direction), the speed is the largest value.
     per_t = ", ".join(
-        f"sumIf(value, mi = {i + 1} AND NOT isNaN(value)) AS c{i}, countIf(mi = {i + 1}) > 0 AS h{i}"
+        f"sumIf(s, metric = {{m{i}:String}}) AS c{i}, countIf(metric = {{m{i}:String}}) > 0 AS h{i}"
         for i, _ in enumerate(names)
     )
     per_end = ", ".join(
@@ -75,8 +72,6 @@ def link_summaries(
         for i, (_, name) in enumerate(names)
     )
     k = ", ".join(keys)
-    io = 1 + [m for m, _ in names].index(io_metric)
-    speed_i = len(names) + 1
     sql = f"""
         SELECT {k}, {per_end},
                {_nan_unless("countIf(has_io) > 0 AND speed > 0", "avgIf(io, has_io) * 8 / speed")}
@@ -86,20 +81,22 @@ def link_summaries(
                {_nan_unless("countIf(has_speed) > 0", "maxIf(speed_t, has_speed)")} AS speed
         FROM (
             SELECT {k}, t, {per_t},
-                   arrayMax(arrayConcat([-inf], tupleElement(sumMapIf(
-                       [toString(direction)], [if(isNaN(value), 0, value)], mi = {io}), 2))) AS io,
-                   countIf(mi = {io}) > 0 AS has_io,
-                   maxIf(value, mi = {speed_i}) AS speed_t,
-                   countIf(mi = {speed_i} AND NOT isNaN(value)) > 0 AS has_speed
-            FROM (SELECT {k}, direction, t, {_VALUE} AS value,
-                         indexOf({{names:Array(String)}}, metric) AS mi
-                  FROM (SELECT *, {_SPAN} AS span FROM ({inner})))
+                   maxIf(s, metric = {{io:String}}) AS io, countIf(metric = {{io:String}}) > 0 AS has_io,
+                   maxIf(top, metric = {{speed:String}}) AS speed_t,
+                   countIf(metric = {{speed:String}} AND NOT isNaN(top)) > 0 AS has_speed
+            FROM (
+                SELECT {k}, metric, direction, t,
+                       sumIf(value, NOT isNaN(value)) AS s, max(value) AS top
+                FROM (SELECT *, {_SPAN} AS span, {_VALUE} AS value FROM ({inner}))
+                GROUP BY {k}, metric, direction, t
+            )
             GROUP BY {k}, t
         )
         GROUP BY {k}
         ORDER BY {k}
     """
-    params["names"] = [*counters, speed]
+    params.update({f"m{i}": metric for i, (metric, _) in enumerate(names)})
+    params.update({"io": io, "speed": speed})
     columns = [*keys, *[f"{n}_{a}" for _, n in names for a in ("mean", "peak")]]
     columns += ["util_mean", "util_peak", "speed"]
     frame = store.frame(sql, params)

@@ -275,8 +275,12 @@ def query_times(data: Path, paths: dict[str, str], query: str) -> dict[str, tupl
         tables = [
             "tailsight_metrics_10s",
             "tailsight_metrics_5m",
+            "tailsight_metrics_10m",
+            "tailsight_metrics_1h",
             "tailsight_latency_10s",
             "tailsight_latency_5m",
+            "tailsight_latency_10m",
+            "tailsight_latency_1h",
             "otel_metrics_gauge",
             "otel_metrics_sum",
             "otel_traces",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from html import escape
 from typing import Any
 
 import plotly.graph_objects as go
@@ -49,15 +50,59 @@ def graph(figure: go.Figure, graph_id: str, height: int = 320) -> dcc.Graph:
 def table(
     headers: Sequence[str], rows: Sequence[Sequence[Any]], table_id: str = "", empty: str = ""
 ) -> html.Div:
-    """A plain HTML table (light to load, readable on a wall screen)."""
+    """A plain HTML table (light to load, readable on a wall screen).
+
+    A table of text and ``html`` elements only goes to the browser as one HTML string
+    (``dcc.Markdown`` sets it as the inner HTML of one element): Dash renders each of its
+    components through its own wrapper, which for the 60-row tables of the GPU and fabric
+    pages (~900 cells) took seconds in the browser. Tables with ``dcc.Link`` cells (which
+    navigate without reloading the page) stay components.
+    """
     if not rows:
         return html.Div(empty or "nothing in this range", className="empty")
     body = [html.Tr([html.Td(c) for c in row]) for row in rows]
     attrs: dict[str, Any] = {"id": table_id} if table_id else {}
+    whole = html.Table(
+        [html.Thead(html.Tr([html.Th(h) for h in headers])), html.Tbody(body)], **attrs
+    )
+    try:
+        markup = to_html(whole)
+    except TypeError:  # a cell that only a component can be
+        return html.Div(whole, className="table-wrap")
     return html.Div(
-        html.Table([html.Thead(html.Tr([html.Th(h) for h in headers])), html.Tbody(body)], **attrs),
+        dcc.Markdown(markup, dangerously_allow_html=True, className="table-html"),
         className="table-wrap",
     )
+
+
+def to_html(node: Any) -> str:
+    """HTML for text and ``dash.html`` elements (``id``, ``className``, ``title``, children).
+
+    ``TypeError`` for anything else, such as a ``dcc`` component. One line: a blank line
+    would end the Markdown HTML block.
+    """
+    if node is None:
+        return ""
+    if isinstance(node, str | int | float):
+        return escape(str(node)).replace("\n", " ")
+    if isinstance(node, list | tuple):
+        return "".join(to_html(child) for child in node)
+    if getattr(node, "_namespace", None) != "dash_html_components":
+        raise TypeError(f"not an html element: {type(node).__name__}")
+    extra = set(node._prop_names) & {k for k, v in vars(node).items() if v is not None}
+    if extra - {"children", "id", "className", "title"}:
+        raise TypeError(f"{type(node).__name__} with {sorted(extra)}")
+    tag = type(node).__name__.lower()
+    attrs = "".join(
+        f' {name}="{escape(str(value))}"'
+        for name, value in (
+            ("id", getattr(node, "id", None)),
+            ("class", getattr(node, "className", None)),
+            ("title", getattr(node, "title", None)),
+        )
+        if value is not None
+    )
+    return f"<{tag}{attrs}>{to_html(getattr(node, 'children', None))}</{tag}>"
 
 
 def link(ctx: PageContext, text: str, path: str, **attrs: Any) -> dcc.Link:

@@ -1,7 +1,8 @@
 """What the dashboards read about GPUs, NICs and switch ports, from the metric rollup.
 
 Series are read from the coarsest metric rollup tier that serves the step a page draws
-at (``storage.rollup_tiers``: 5 min for a day, 10 s for minutes), merged to that step:
+at (``storage.rollup_tiers``: 5 min for a day, 10 s for minutes; a whole-range summary
+reads whole hours from the hourly tier), merged to that step:
 per series and bucket the raw aggregates (first/last value and time, sum, count, peak);
 ``analysis.series.bucket_values`` turns them into rates and means, so the arithmetic is
 pure and tested without a store. Topology comes from ``tailsight.nic.link``
@@ -15,7 +16,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from tailsight.storage.rollup_tiers import Tier, tier_for
+from tailsight.storage.rollup_tiers import SummarySource, Tier, summary_source, tier_for
 from tailsight.storage.store import Store
 
 _RANGE = "Window >= toDateTime({start:DateTime64(3)}) AND Window < {end:DateTime64(3)}"
@@ -97,6 +98,7 @@ def bucket_query(
         else "toStartOfInterval(Window, toIntervalSecond({step:UInt32}), 'UTC')"
     )
     tier = tier_for(step_s, (end - start).total_seconds())
+    source = summary_source(start, end) if step_s is None else SummarySource(tier)
     attrs = ", ".join(f"{tier.attribute(a, f'a_{k}')} AS {k}" for k, a in ATTRIBUTES.items())
     where = ["MetricName IN {metrics:Array(String)}", _RANGE]
     if switches_only:
@@ -112,8 +114,7 @@ def bucket_query(
                any(Unit) AS unit, Host AS host, Switch AS switch, {attrs}, {bucket} AS t,
                {_first_last(tier)},
                sum(Total) AS total, sum(Points) AS points, max(Peak) AS peak
-        FROM {tier.metrics}
-        WHERE {" AND ".join(where)}
+        FROM {source.metrics(" AND ".join(where))}
         GROUP BY metric, temporality, host, switch, {", ".join(ATTRIBUTES)}, t
     """
     params: dict[str, object] = {
@@ -125,6 +126,7 @@ def bucket_query(
         "switches": list(switches),
     }
     params.update({f"a_{k}": v for k, v in ATTRIBUTES.items()})
+    params.update(source.params)
     return sql, params
 
 
@@ -143,15 +145,15 @@ def _first_last(tier: Tier) -> str:
 
 def gpu_process_shares(store: Store, start: datetime, end: datetime) -> pd.DataFrame:
     """Per process on a GPU over the range: its mean and peak SM share, executable and pod."""
-    tier = tier_for(None, (end - start).total_seconds())
+    tier = summary_source(start, end)
+    where = f"MetricName = 'tailsight.gpu.process.utilization' AND {_RANGE}"
     sql = f"""
         SELECT Host AS host, {tier.attribute("hw.id", "a_gpu")} AS hw_id,
                {tier.attribute("process.pid", "a_pid")} AS pid,
                any(Attributes)[{{a_exe:String}}] AS executable,
                any(Attributes)[{{a_pod:String}}] AS pod,
                sum(Total) / greatest(sum(Points), 1) AS mean_share, max(Peak) AS peak_share
-        FROM {tier.metrics}
-        WHERE MetricName = 'tailsight.gpu.process.utilization' AND {_RANGE}
+        FROM {tier.metrics(where)}
         GROUP BY host, hw_id, pid
         ORDER BY host, hw_id, pid
     """
@@ -164,6 +166,7 @@ def gpu_process_shares(store: Store, start: datetime, end: datetime) -> pd.DataF
             "a_pid": "process.pid",
             "a_exe": "process.executable.name",
             "a_pod": "k8s.pod.name",
+            **tier.params,
         },
     )
     columns = ["host", "hw_id", "pid", "executable", "pod", "mean_share", "peak_share"]
@@ -172,13 +175,12 @@ def gpu_process_shares(store: Store, start: datetime, end: datetime) -> pd.DataF
 
 def fabric_links(store: Store, start: datetime, end: datetime) -> pd.DataFrame:
     """Every NIC → switch port link reported in the range (``tailsight.nic.link``), newest wins."""
-    tier = tier_for(None, (end - start).total_seconds())
+    tier = summary_source(start, end)
     sql = f"""
         SELECT Host AS host, {tier.attribute("network.interface.name", "a_iface")} AS interface,
                argMax(Attributes[{{a_switch:String}}], Window) AS switch,
                argMax(Attributes[{{a_port:String}}], Window) AS port
-        FROM {tier.metrics}
-        WHERE MetricName = 'tailsight.nic.link' AND {_RANGE}
+        FROM {tier.metrics(f"MetricName = 'tailsight.nic.link' AND {_RANGE}")}
         GROUP BY host, interface
         ORDER BY host, interface
     """
@@ -190,6 +192,7 @@ def fabric_links(store: Store, start: datetime, end: datetime) -> pd.DataFrame:
             "a_iface": "network.interface.name",
             "a_switch": "tailsight.switch.name",
             "a_port": "tailsight.switch.port",
+            **tier.params,
         },
     )
     return pd.DataFrame(rows, columns=["host", "interface", "switch", "port"])
@@ -197,13 +200,12 @@ def fabric_links(store: Store, start: datetime, end: datetime) -> pd.DataFrame:
 
 def lldp_neighbors(store: Store, start: datetime, end: datetime) -> pd.DataFrame:
     """What each switch port sees at its other end (``tailsight.switch.lldp.neighbor``)."""
-    tier = tier_for(None, (end - start).total_seconds())
+    tier = summary_source(start, end)
     sql = f"""
         SELECT Switch AS switch, {tier.attribute("network.interface.name", "a_iface")} AS port,
                argMax(Attributes[{{a_name:String}}], Window) AS neighbor,
                argMax(Attributes[{{a_port:String}}], Window) AS neighbor_port
-        FROM {tier.metrics}
-        WHERE MetricName = 'tailsight.switch.lldp.neighbor' AND {_RANGE}
+        FROM {tier.metrics(f"MetricName = 'tailsight.switch.lldp.neighbor' AND {_RANGE}")}
         GROUP BY switch, port
         ORDER BY switch, port
     """
@@ -215,6 +217,7 @@ def lldp_neighbors(store: Store, start: datetime, end: datetime) -> pd.DataFrame
             "a_iface": "network.interface.name",
             "a_name": "tailsight.neighbor.name",
             "a_port": "tailsight.neighbor.port",
+            **tier.params,
         },
     )
     return pd.DataFrame(rows, columns=["switch", "port", "neighbor", "neighbor_port"])

@@ -1,7 +1,8 @@
 """What the dashboards read about services, replicas and traces, from the latency rollup.
 
 Every query here reads a latency rollup tier (``storage.rollup_tiers``: 5 min for a day,
-10 s for minutes; migrations 4 and 11) merged to the step a page draws at, never the raw
+10 s for minutes, whole hours of a whole-range total from the hourly tier; migrations 4,
+11 and 15) merged to the step a page draws at, never the raw
 spans over a range: a day of a large fleet is then a few hundred thousand rollup rows.
 The exceptions read ``otel_traces`` bounded by both time and ``LIMIT``: a few slow
 example traces of one incident and their span trees, and a sample of a service's calls
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from tailsight.storage.rollup_tiers import tier_for
+from tailsight.storage.rollup_tiers import summary_source, tier_for
 from tailsight.storage.store import Store
 
 _BUCKET = "toStartOfInterval(Window, toIntervalSecond({step:UInt32}), 'UTC')"
@@ -43,16 +44,15 @@ def service_series(store: Store, start: datetime, end: datetime, step_s: int) ->
 
 def service_totals(store: Store, start: datetime, end: datetime) -> pd.DataFrame:
     """Per service over the whole range: requests, failures, p50 and p99 in ms."""
-    table = tier_for(None, (end - start).total_seconds()).latency
+    source = summary_source(start, end)
     sql = f"""
         SELECT Service, sum(Requests), sum(Failures),
                quantilesTDigestMerge(0.5, 0.99)(Latency) AS q
-        FROM {table}
-        WHERE {_RANGE}
+        FROM {source.latency(_RANGE)}
         GROUP BY Service
         ORDER BY Service
     """
-    rows = store.rows(sql, {"start": start, "end": end})
+    rows = store.rows(sql, {"start": start, "end": end, **source.params})
     return pd.DataFrame(
         [(s, int(n), int(f), q[0] / 1e6, q[1] / 1e6) for s, n, f, q in rows],
         columns=["service", "requests", "failures", "p50_ms", "p99_ms"],
@@ -80,15 +80,14 @@ def replica_series(
 
 def operation_totals(store: Store, service: str, start: datetime, end: datetime) -> pd.DataFrame:
     """Per operation (span name) of ``service`` over the range: requests, failures, p99 in ms."""
-    table = tier_for(None, (end - start).total_seconds()).latency
+    source = summary_source(start, end)
     sql = f"""
         SELECT Operation, sum(Requests), sum(Failures), quantilesTDigestMerge(0.99)(Latency) AS q
-        FROM {table}
-        WHERE Service = {{service:String}} AND {_RANGE}
+        FROM {source.latency(f"Service = {{service:String}} AND {_RANGE}")}
         GROUP BY Operation
         ORDER BY Operation
     """
-    rows = store.rows(sql, {"start": start, "end": end, "service": service})
+    rows = store.rows(sql, {"start": start, "end": end, "service": service, **source.params})
     return pd.DataFrame(
         [(o, int(n), int(f), q[0] / 1e6) for o, n, f, q in rows],
         columns=["operation", "requests", "failures", "p99_ms"],

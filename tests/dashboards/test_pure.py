@@ -284,3 +284,23 @@ def test_fleet_slo_cell_marks_a_spent_budget_even_without_an_alert() -> None:
     assert spent.className == "hot" and "budget -226%" in spent.children
     firing = slo_cell({"name": "a", "error_budget_remaining": 0.4, "alerts_firing": 1})
     assert firing.className == "hot" and "firing" in firing.children
+
+
+def test_tables_of_text_go_as_one_html_string_and_links_stay_components() -> None:
+    from dash import dcc, html
+
+    from tailsight.dashboards.ui import table
+
+    plain = table(
+        ["port", "util."], [[html.Span("leaf1/E<1>", className="culprit hot"), "5 %"]], "ports"
+    )
+    markdown = plain.children
+    assert isinstance(markdown, dcc.Markdown) and markdown.dangerously_allow_html
+    assert markdown.children == (
+        '<table id="ports"><thead><tr><th>port</th><th>util.</th></tr></thead><tbody><tr>'
+        '<td><span class="culprit hot">leaf1/E&lt;1&gt;</span></td><td>5 %</td></tr></tbody></table>'
+    )
+    linked = table(["service"], [[dcc.Link("api", href="/services/api")]], "services")
+    assert isinstance(linked.children, html.Table)  # client-side navigation needs the component
+    styled = table(["x"], [[html.Span("a", style={"color": "red"})]])
+    assert isinstance(styled.children, html.Table)  # only id, class and title are written out

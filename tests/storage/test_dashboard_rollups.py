@@ -50,11 +50,15 @@ def _counter_points() -> list[tuple[float, float]]:
 
 
 def test_tier_choice() -> None:
-    assert [t.seconds for t in TIERS] == [300, 60, 10]
-    assert tier_for(600, 86400).metrics == "tailsight_metrics_5m"
+    assert [t.seconds for t in TIERS] == [3600, 600, 300, 60, 10]
+    assert tier_for(3600, 7 * 86400).metrics == "tailsight_metrics_1h"
+    assert tier_for(None, 7 * 86400).latency == "tailsight_latency_1h"
+    assert tier_for(600, 86400).metrics == "tailsight_metrics_10m"
+    assert tier_for(300, 72000).metrics == "tailsight_metrics_5m"
+    assert tier_for(None, 86400).metrics == "tailsight_metrics_10m"
     assert tier_for(120, 21600).metrics == "tailsight_metrics_1m"
     assert tier_for(30, 3600).metrics == "tailsight_metrics_10s"
-    assert tier_for(None, 86400).latency == "tailsight_latency_5m"
+    assert tier_for(None, 30000).latency == "tailsight_latency_5m"
     assert tier_for(None, 3600).latency == "tailsight_latency_1m"
     assert tier_for(None, 600).latency == "tailsight_latency_10s"
 

@@ -75,6 +75,9 @@ class Cause:
     entity: Entity | None
     summary: str
     evidence: tuple[Evidence, ...] = ()
+    # The score before calibration (``analysis.calibration``), as analysis computed it;
+    # not stored, so incidents read back from the store carry None.
+    raw_score: float | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in CAUSE_KINDS:
@@ -90,7 +93,7 @@ class Cause:
             "entity": {"type": self.entity.type, "id": self.entity.id} if self.entity else None,
             "summary": self.summary,
             "evidence": [e.to_json() for e in self.evidence],
-        }
+        } | ({"raw_score": round(self.raw_score, 4)} if self.raw_score is not None else {})
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,6 @@ def label(results: list[dict[str, Any]]) -> list[Sample]:
             for cause in inc["causes"]:
                 if cause["kind"] == "unknown":
                     continue
-                if cause.get("raw_score", cause["score"]) != cause["score"]:
-                    raise ValueError(f"seed {res['seed']}: calibrated scores; fit on a --raw run")
                 right = any(_right(f, cause)[1] for f in related)
                 samples.append(
                     Sample(f"{res['seed']}/{n}", cause["kind"], float(cause["score"]), right)
@@ -80,6 +78,17 @@ def calibrated(results: list[dict[str, Any]], cal: Calibration) -> list[dict[str
             unknown = {"kind": "unknown", "score": 0.0, "entity": None, "service": inc["service"]}
             incidents.append({**inc, "causes": named or [unknown]})
         out.append({**res, "incidents": incidents})
+    return out
+
+
+def raw_results(files: list[str]) -> list[dict[str, Any]]:
+    """The seeds' results of ``rca_eval.py --raw --json`` files; refuses calibrated runs."""
+    out: list[dict[str, Any]] = []
+    for name in files:
+        doc = json.loads(Path(name).read_text())
+        if not doc.get("raw"):
+            raise SystemExit(f"{name}: not an 'rca_eval.py --raw' run (its scores are calibrated)")
+        out.extend(doc["results"])
     return out
 
 
@@ -124,11 +133,10 @@ def main() -> int:
     args = parser.parse_args()
     started = time.monotonic()
     if args.check:
-        results = json.loads(Path(args.check).read_text())["results"]
-        check(results, load(Path(args.out)))
+        check(raw_results([args.check]), load(Path(args.out)))
         return 0
     if args.results:
-        results = [r for f in args.results for r in json.loads(Path(f).read_text())["results"]]
+        results = raw_results(args.results)
         seeds = sorted({int(r["seed"]) for r in results})
     else:
         seeds = parse_seeds(args.seeds)

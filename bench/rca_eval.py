@@ -323,7 +323,8 @@ def main() -> int:
         "met" if targets else "NOT met",
     )
     if args.json:
-        Path(args.json).write_text(json.dumps({"summary": summary, "results": results}, indent=1))
+        doc = {"summary": summary, "results": results, "raw": args.raw}
+        Path(args.json).write_text(json.dumps(doc, indent=1))
     return 0
 
 

@@ -76,7 +76,7 @@ class Cause:
     summary: str
     evidence: tuple[Evidence, ...] = ()
     # The score before calibration (``analysis.calibration``), as analysis computed it;
-    # not stored, so incidents read back from the store carry None.
+    # in memory only (not in the JSON of CONTRACT §4, not stored): the benches read it.
     raw_score: float | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -93,7 +93,7 @@ class Cause:
             "entity": {"type": self.entity.type, "id": self.entity.id} if self.entity else None,
             "summary": self.summary,
             "evidence": [e.to_json() for e in self.evidence],
-        } | ({"raw_score": round(self.raw_score, 4)} if self.raw_score is not None else {})
+        }
 
 
 @dataclass(frozen=True)

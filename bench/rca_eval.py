@@ -38,13 +38,20 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.reliability import Scored, print_reliability, reliability  # noqa: E402
 from tailsight.sim.faults import NEIGHBOR_NAMESPACE, neighbor_pod_name  # noqa: E402
 
 EARLY_S, LATE_S = 30.0, 60.0
 
 
-def run_seed(seed: int, cache: str | None, mode: str = "agent") -> dict[str, Any]:
-    """Simulate (or reuse) one seed's store and analyse it; runs in its own process."""
+def run_seed(
+    seed: int, cache: str | None, mode: str = "agent", raw: bool = False
+) -> dict[str, Any]:
+    """Simulate (or reuse) one seed's store and analyse it; runs in its own process.
+
+    ``raw``: cause scores uncalibrated (``calibration.RAW``), as before calibration.
+    """
+    from tailsight.analysis.calibration import RAW
     from tailsight.app.analyze import analyze_range
     from tailsight.pipeline.decode_metrics import decode_metrics
     from tailsight.pipeline.decode_traces import decode_traces
@@ -87,6 +94,7 @@ def run_seed(seed: int, cache: str | None, mode: str = "agent") -> dict[str, Any
             store,
             datetime.fromtimestamp(scenario.start, UTC),
             datetime.fromtimestamp(scenario.end, UTC),
+            calibration=RAW if raw else None,
         )
         analyze_s = time.monotonic() - started
     finally:
@@ -140,7 +148,7 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
     by_kind_ok: Counter[str] = Counter()
     misses: list[str] = []
     bands: dict[str, list[int]] = {"0.0-0.5": [0, 0], "0.5-0.8": [0, 0], "0.8-1.0": [0, 0]}
-    scored: list[tuple[float, bool]] = []  # (top cause score, right) for the reliability table
+    scored: list[Scored] = []  # (top cause score, right, fault kind): reliability table
     for res in results:
         truth = res["truth"]
         real = [f for f in truth["faults"] if not f["distractor"]]
@@ -193,7 +201,7 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
                 )
                 bands[band][0] += 1
                 bands[band][1] += _right(fault, top)[1]
-                scored.append((float(top["score"]), _right(fault, top)[1]))
+                scored.append((float(top["score"]), _right(fault, top)[1], fault["kind"]))
             t3 = [_right(fault, c) for i in candidates for c in i["causes"][:3]]
             k1, c1 = any(k for k, _ in t1), any(c for _, c in t1)
             top1_kind += k1
@@ -235,28 +243,6 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def reliability(scored: list[tuple[float, bool]], bins: int = 5) -> dict[str, Any]:
-    """Reliability table of the top cause (score bins: count, mean score, share right) and ECE.
-
-    ECE (expected calibration error) = sum over bins of count/total x |share right - mean
-    score|: 0 when a cause scored 0.9 is right 90 % of the time.
-    """
-    rows = []
-    ece = 0.0
-    total = len(scored)
-    for b in range(bins):
-        lo, hi = b / bins, (b + 1) / bins
-        inside = [(s, ok) for s, ok in scored if lo <= s < hi or (b == bins - 1 and s == 1.0)]
-        if not inside:
-            rows.append({"bin": f"{lo:.1f}-{hi:.1f}", "n": 0})
-            continue
-        mean = sum(s for s, _ in inside) / len(inside)
-        right = sum(ok for _, ok in inside) / len(inside)
-        ece += len(inside) / max(total, 1) * abs(right - mean)
-        rows.append({"bin": f"{lo:.1f}-{hi:.1f}", "n": len(inside), "score": mean, "right": right})
-    return {"bins": rows, "ece": ece if total else None}
-
-
 def parse_seeds(text: str) -> list[int]:
     from tailsight.sim.corpus import parse_seeds as parse
 
@@ -276,13 +262,22 @@ def main() -> int:
         help="agent: the agent's OTLP metrics (default); no-agent: dcgm-exporter, "
         "node_exporter and vLLM/Triton series through Prometheus remote write",
     )
+    parser.add_argument(
+        "--raw", action="store_true", help="uncalibrated cause scores (the ECE before calibration)"
+    )
     args = parser.parse_args()
     seeds = parse_seeds(args.seeds)
     started = time.monotonic()
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(args.workers, mp_context=ctx, max_tasks_per_child=1) as pool:
         results = list(
-            pool.map(run_seed, seeds, [args.cache] * len(seeds), [args.mode] * len(seeds))
+            pool.map(
+                run_seed,
+                seeds,
+                [args.cache] * len(seeds),
+                [args.mode] * len(seeds),
+                [args.raw] * len(seeds),
+            )
         )
     wall = time.monotonic() - started
     summary = score(results)
@@ -305,12 +300,7 @@ def main() -> int:
     print(f"  delay median {summary['delay_median_s']} s, p90 {summary['delay_p90_s']} s")
     print(f"  top-1 culprit by kind: {summary['top1_culprit_by_kind']}")
     print(f"  top cause right, by its score band: {summary['calibration']}")
-    rel = summary["reliability"]
-    print("  reliability of the top cause (score bin: n, mean score, share right):")
-    for row in rel["bins"]:
-        if row["n"]:
-            print(f"    {row['bin']}: {row['n']:3d}  {row['score']:.2f}  {row['right']:.2f}")
-    print(f"  ECE {rel['ece']:.3f}" if rel["ece"] is not None else "  ECE n/a")
+    print_reliability(summary["reliability"])
     for line in summary["misses"]:
         print("   miss:", line)
     print(
@@ -333,7 +323,8 @@ def main() -> int:
         "met" if targets else "NOT met",
     )
     if args.json:
-        Path(args.json).write_text(json.dumps({"summary": summary, "results": results}, indent=1))
+        doc = {"summary": summary, "results": results, "raw": args.raw}
+        Path(args.json).write_text(json.dumps(doc, indent=1))
     return 0
 
 

@@ -75,6 +75,9 @@ class Cause:
     entity: Entity | None
     summary: str
     evidence: tuple[Evidence, ...] = ()
+    # The score before calibration (``analysis.calibration``), as analysis computed it;
+    # in memory only (not in the JSON of CONTRACT §4, not stored): the benches read it.
+    raw_score: float | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in CAUSE_KINDS:

@@ -4,7 +4,9 @@ Steps: (1) traces: when the spiking service's calls into a downstream service ac
 for most of the added latency, the cause is looked for in that service (the cause's
 ``service``); (2) blast radius: which replicas got slow; (3) candidates from the
 topology with their evidence; (4) scores from evidence strength and how well each
-candidate's reach matches the blast radius. Nothing found gives one ``unknown``.
+candidate's reach matches the blast radius; (5) the raw score calibrated to the chance
+the cause is right (``calibration``). Nothing over the calibrated threshold gives one
+``unknown``.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import pandas as pd
 
 from tailsight.analysis import candidates as cand
 from tailsight.analysis import cpu, llm, load
+from tailsight.analysis.calibration import Calibration, shipped
 from tailsight.analysis.evidence import Phases, change
 from tailsight.analysis.scoring import BlastRadius, score
 from tailsight.analysis.topology import Topology
 from tailsight.analysis.traces import wire_delay
 from tailsight.model import Cause, Entity, Incident
 
-MIN_SCORE = 0.05
+MIN_SCORE = 0.05  # raw: below it a candidate is noise, whatever the calibration says
 # What slows a replica from beside or within; an LLM engine's queue is behind any of them.
 CONTENTION = ("noisy_neighbor", "cpu_saturation", "gpu_underutilized")
 
@@ -101,8 +104,19 @@ def evidence_hosts(
     return hosts[:limit]
 
 
-def rank_causes(incident: Incident, frames: IncidentFrames, phases: Phases) -> tuple[Cause, ...]:
-    """The ranked causes of ``incident``; the cause service is the topology's service."""
+def rank_causes(
+    incident: Incident,
+    frames: IncidentFrames,
+    phases: Phases,
+    calibration: Calibration | None = None,
+) -> tuple[Cause, ...]:
+    """The ranked causes of ``incident``; the cause service is the topology's service.
+
+    ``calibration``: raw score to probability, and the threshold under which a cause is
+    not named (default: the shipped ``calibration.json``; ``calibration.RAW`` keeps raw
+    scores, as the refit needs).
+    """
+    calibration = shipped() if calibration is None else calibration
     topo = frames.topology
     blast = blast_radius(frames.replicas, topo.service, phases)
     values = cand.MetricFrames(frames.values)
@@ -125,14 +139,17 @@ def rank_causes(incident: Incident, frames: IncidentFrames, phases: Phases) -> t
     found = _explained_away(found)
     causes: list[Cause] = []
     where = f" in downstream {topo.service}" if frames.downstream_of else ""
+    leads: list[Cause] = []  # under the calibrated threshold: not named, told in ``unknown``
     for c in found:
-        s = score(c.strength, blast.fit(c.reach))
-        if s < MIN_SCORE:
+        raw = score(c.strength, blast.fit(c.reach))
+        if raw < MIN_SCORE:
             continue
-        causes.append(
+        p = calibration(c.kind, raw)
+        (causes if p >= calibration.threshold else leads).append(
             Cause(
                 kind=c.kind,
-                score=round(s, 4),
+                score=round(p, 4),
+                raw_score=round(raw, 4),
                 service=c.service or topo.service,
                 entity=Entity(c.entity_type, c.entity_id)
                 if c.entity_type and c.entity_id
@@ -150,11 +167,26 @@ def rank_causes(incident: Incident, frames: IncidentFrames, phases: Phases) -> t
                 service=topo.service,
                 entity=None,
                 summary=f"p99 {incident.p99_ms:.0f} ms vs {incident.baseline_p99_ms:.0f} ms baseline"
-                f"{where}; no congestion, contention, CPU saturation, idle GPU or load rise on its path"
+                f"{where}; "
+                + (
+                    _lead_text(leads, calibration.threshold)
+                    if leads
+                    else "no congestion, contention, CPU saturation, idle GPU or load rise on its path"
+                )
                 + _radius_text(blast),
             )
         )
-    return tuple(sorted(causes, key=lambda c: -c.score))
+    # Isotonic maps are steps: equal calibrated scores keep the raw score's order.
+    return tuple(sorted(causes, key=lambda c: (-c.score, -(c.raw_score or 0.0))))
+
+
+def _lead_text(leads: list[Cause], threshold: float) -> str:
+    best = max(leads, key=lambda c: (c.score, c.raw_score or 0.0))
+    what = f"{best.kind} at {best.entity.id}" if best.entity else best.kind
+    return (
+        f"the best lead, {what}, is right {best.score:.0%} of the time at its score, "
+        f"under the {threshold:.0%} needed to name it"
+    )
 
 
 def _explained_away(found: list[cand.Candidate]) -> list[cand.Candidate]:

@@ -20,6 +20,7 @@ from tailsight.analysis.attribution import (
     evidence_hosts,
     rank_causes,
 )
+from tailsight.analysis.calibration import Calibration
 from tailsight.analysis.evidence import Phases
 from tailsight.analysis.llm import detect_llm, reconcile
 from tailsight.analysis.series import with_values
@@ -76,8 +77,13 @@ def analyze_range(
     end: datetime,
     params: SpikeParams | None = None,
     source: str = "analyze",
+    calibration: Calibration | None = None,
 ) -> list[Incident]:
-    """Detect the incidents whose onset lies in ``[start, end)`` and store them in place of the old."""
+    """Detect the incidents whose onset lies in ``[start, end)`` and store them in place of the old.
+
+    ``calibration``: of the cause scores (default the shipped one; ``calibration.RAW`` for
+    the raw scores the refit reads).
+    """
     if end <= start:
         raise ValueError("the range is empty: 'to' must be after 'from'")
     params = params or SpikeParams()
@@ -114,7 +120,9 @@ def analyze_range(
         for inc, why in dropped:
             log.info("no incident for %s at %s: %s", inc.service, iso_z(inc.start), why)
         incidents = [
-            attribute(store, inc, frames[bucket], end, bucket, llm_frames[bucket]).ranked()
+            attribute(
+                store, inc, frames[bucket], end, bucket, llm_frames[bucket], calibration
+            ).ranked()
             for bucket, inc in found
         ]
         replace_incidents(store, start, end, incidents, source=source)
@@ -140,6 +148,7 @@ def attribute(
     end: datetime,
     bucket_s: int = 10,
     llm: pd.DataFrame | None = None,
+    calibration: Calibration | None = None,
 ) -> Incident:
     """``incident`` with its causes ranked from the telemetry around its onset.
 
@@ -172,7 +181,7 @@ def attribute(
         gaps=gaps if target == incident.service else None,
         llm=llm[llm["service"] == target] if llm is not None and not llm.empty else None,
     )
-    return replace(incident, causes=rank_causes(incident, frames, phases))
+    return replace(incident, causes=rank_causes(incident, frames, phases, calibration))
 
 
 def incident_frames(

@@ -233,7 +233,9 @@ def _series_runs(
             found &= ~np.isnan(r)
         with np.errstate(invalid="ignore", divide="ignore"):
             own = np.where(nn > 0, k / np.where(nn > 0, nn, 1.0), 0.0)
-        own_slow |= own >= params.effect * usual
+        # A window is slow on its own when most of its requests are over the bar (one
+        # request over the p99 is the tail every series has): onset and end are read there.
+        own_slow |= (own >= params.effect * usual) & (own >= 0.5)
         new = found & ~anomalous
         usual_at[new], share_at[new] = usual[new], share[new]
         anomalous |= found
@@ -295,6 +297,10 @@ def _runs(
             onset += 1
         t0 = index[onset].to_pydatetime()
         still_open = last == len(n) - 1 and index[last].to_pydatetime() + step >= end
+        # The evidence of a thin series trails its last slow request by up to its span:
+        # the spike ended with that request.
+        slow = np.flatnonzero(own_slow[onset : last + 1] & (n[onset : last + 1] > 0))
+        last = onset + int(slow[-1]) if len(slow) and not still_open else last
         if start <= t0 < end:
             worst = p99[onset : last + 1]
             out.append(

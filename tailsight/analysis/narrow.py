@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -168,39 +168,71 @@ def detect_narrow(
     ``grid``: ``latency_grid_windows`` rows at ``bucket_s`` (per replica, or per service
     with empty host and pid), reaching back ``baseline_windows`` before ``start``;
     ``refs``: :func:`reference`. The budget of a service is split over its series in ``grid``.
+    Plain arrays per series, not pandas: a live cycle judges hundreds of replicas.
     """
     params = params or NarrowParams()
     out: list[SeriesRun] = []
-    for service, rows in grid.groupby("service", sort=True):
-        ref = refs[refs["service"] == service]
-        if ref.empty:
+    if grid.empty or refs.empty:
+        return out
+    secs = _seconds(grid["window"])
+    requests = grid["requests"].to_numpy(dtype=float)
+    quantiles = grid[[f"g{i}" for i in range(len(GRID_LEVELS))]].to_numpy(dtype=float)
+    ref_cols = [f"ref{i}" for i in range(len(params.levels))]
+    for service, ref in refs.groupby("service", sort=True):
+        rows = np.flatnonzero((grid["service"] == service).to_numpy())
+        if not len(rows):
             continue
-        keys = rows.groupby(["host", "pid"], sort=True)
-        log_bar = bar(keys.ngroups, params)
-        for (host, pid), series in keys:
-            key = f"{host}/{pid}" if host or pid else ""
-            out.extend(_series_runs(str(service), key, series, ref, start, end, log_bar, params))
+        ref_secs = _seconds(ref["window"])
+        ref_base = int(ref_secs.min())
+        dense_ref = np.full(
+            ((int(ref_secs.max()) - ref_base) // params.ref_bucket_s + 1, len(ref_cols)), np.nan
+        )
+        dense_ref[(ref_secs - ref_base) // params.ref_bucket_s] = ref[ref_cols].to_numpy(
+            dtype=float
+        )
+        keys = grid.iloc[rows].groupby(["host", "pid"], sort=True).indices
+        log_bar = bar(len(keys), params)
+        for (host, pid), at in keys.items():
+            idx = rows[at]
+            t_first = int(secs[idx].min())
+            pos = (secs[idx] - t_first) // params.bucket_s
+            length = int(pos.max()) + 1
+            n = np.zeros(length)
+            n[pos] = requests[idx]
+            g = np.full((length, len(GRID_LEVELS)), np.nan)
+            g[pos] = quantiles[idx]
+            coarse = (
+                t_first + np.arange(length) * params.bucket_s - ref_base
+            ) // params.ref_bucket_s
+            inside = (coarse >= 0) & (coarse < len(dense_ref))
+            r = np.full((length, len(ref_cols)), np.nan)
+            r[inside] = dense_ref[coarse[inside]]
+            series = _Series(str(service), f"{host}/{pid}" if host or pid else "", t_first, n, g, r)
+            out.extend(_series_runs(series, start, end, log_bar, params))
     return out
 
 
+def _seconds(windows: pd.Series) -> np.ndarray:
+    """Unix seconds of a column of (UTC) window starts."""
+    return (pd.DatetimeIndex(windows).as_unit("ns").asi8 // 1_000_000_000).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class _Series:
+    """One series on a dense 10 s time axis from ``t_first`` (unix s): windows without rows hold 0 requests."""
+
+    service: str
+    key: str
+    t_first: int
+    n: np.ndarray
+    grid: np.ndarray  # per window, the GRID_LEVELS quantiles (NaN: no requests)
+    refs: np.ndarray  # per window, the reference per level (NaN: none yet)
+
+
 def _series_runs(
-    service: str,
-    key: str,
-    rows: pd.DataFrame,
-    ref: pd.DataFrame,
-    start: datetime,
-    end: datetime,
-    log_bar: float,
-    params: NarrowParams,
+    series: _Series, start: datetime, end: datetime, log_bar: float, params: NarrowParams
 ) -> list[SeriesRun]:
-    step = pd.Timedelta(seconds=params.bucket_s)
-    rows = rows.sort_values("window").set_index("window")
-    index = pd.date_range(rows.index.min(), rows.index.max(), freq=step)
-    rows = rows.reindex(index)
-    n = rows["requests"].fillna(0.0).to_numpy(dtype=float)
-    grid = rows[[f"g{i}" for i in range(len(GRID_LEVELS))]].to_numpy(dtype=float)
-    ref_at = ref.set_index("window").sort_index()
-    coarse = index.floor(f"{params.ref_bucket_s}s")
+    n = series.n
     rate = float(n.mean()) if len(n) else 0.0
     need = -log_bar / params.clear_kl
     span = int(np.clip(math.ceil(need / max(rate, 1e-6)), 1, params.max_span_windows))
@@ -210,8 +242,8 @@ def _series_runs(
     share_at = np.zeros(len(n))
     own_slow = np.zeros(len(n), dtype=bool)
     for li, level in enumerate(params.levels):
-        r = ref_at[f"ref{li}"].reindex(coarse).to_numpy(dtype=float)
-        frac = share_above(grid, r)
+        r = series.refs[:, li]
+        frac = share_above(series.grid, r)
         k = np.where(np.isnan(frac), 0.0, frac * n)
         nn = np.where(np.isnan(frac), 0.0, n)
         nominal = 1.0 - level
@@ -239,46 +271,29 @@ def _series_runs(
         new = found & ~anomalous
         usual_at[new], share_at[new] = usual[new], share[new]
         anomalous |= found
-    return _runs(
-        service,
-        key,
-        rows,
-        index,
-        n,
-        anomalous,
-        own_slow,
-        usual_at,
-        share_at,
-        ref_at,
-        coarse,
-        widest,
-        start,
-        end,
-        params,
-    )
+    return _runs(series, anomalous, own_slow, usual_at, share_at, widest, start, end, params)
 
 
 def _runs(
-    service: str,
-    key: str,
-    rows: pd.DataFrame,
-    index: pd.DatetimeIndex,
-    n: np.ndarray,
+    series: _Series,
     anomalous: np.ndarray,
     own_slow: np.ndarray,
     usual: np.ndarray,
     share: np.ndarray,
-    ref_at: pd.DataFrame,
-    coarse: pd.DatetimeIndex,
     span: int,
     start: datetime,
     end: datetime,
     params: NarrowParams,
 ) -> list[SeriesRun]:
     out: list[SeriesRun] = []
-    p99 = rows[_grid_column(0.99)].to_numpy(dtype=float)
-    ref99 = ref_at[f"ref{len(params.levels) - 1}"].reindex(coarse).to_numpy(dtype=float)
+    n = series.n
+    p99 = series.grid[:, GRID_LEVELS.index(0.99)]
+    ref99 = series.refs[:, len(params.levels) - 1]
     step = timedelta(seconds=params.bucket_s)
+
+    def at(i: int) -> datetime:
+        return datetime.fromtimestamp(series.t_first + i * params.bucket_s, UTC)
+
     hits = np.flatnonzero(anomalous)
     gap = max(params.max_gap, span)  # a thin series' evidence flickers over its long span
     i = 0
@@ -295,8 +310,8 @@ def _runs(
             onset -= 1
         while onset < first and n[onset] == 0:
             onset += 1
-        t0 = index[onset].to_pydatetime()
-        still_open = last == len(n) - 1 and index[last].to_pydatetime() + step >= end
+        t0 = at(onset)
+        still_open = last == len(n) - 1 and at(last) + step >= end
         # The evidence of a thin series trails its last slow request by up to its span:
         # the spike ended with that request.
         slow = np.flatnonzero(own_slow[onset : last + 1] & (n[onset : last + 1] > 0))
@@ -305,10 +320,10 @@ def _runs(
             worst = p99[onset : last + 1]
             out.append(
                 SeriesRun(
-                    service=service,
-                    key=key,
+                    service=series.service,
+                    key=series.key,
                     start=t0,
-                    end=None if still_open else index[last].to_pydatetime() + step,
+                    end=None if still_open else at(last) + step,
                     p99_ms=float(np.nanmax(worst)) if np.isfinite(worst).any() else 0.0,
                     baseline_p99_ms=float(ref99[onset]) if np.isfinite(ref99[onset]) else 0.0,
                     requests=int(n[onset : last + 1].sum()),

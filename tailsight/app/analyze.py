@@ -112,8 +112,12 @@ def analyze_range(
             )
             for bucket in params.scales
         }
+        duration = detect_multiscale(frames, start, end, params)
+        # Spikes of one replica or a thin service; a generative service's are reconciled
+        # with its LLM SLIs like its whole-service ones (output length, TTFT incidents).
+        duration += narrow_incidents(store, start, end, frames[min(params.scales)], duration)
         found, dropped = reconcile(
-            detect_multiscale(frames, start, end, params),
+            duration,
             detect_llm(llm_frames, start, end, params),
             llm_frames[min(params.scales)],
             lambda inc, bucket: incident_phases(inc, end, bucket),
@@ -121,7 +125,6 @@ def analyze_range(
         )
         for inc, why in dropped:
             log.info("no incident for %s at %s: %s", inc.service, iso_z(inc.start), why)
-        found += narrow_incidents(store, start, end, frames[min(params.scales)], found)
         incidents = [
             attribute(store, inc, frames[bucket], end, bucket, llm_frames[bucket]).ranked()
             for bucket, inc in found

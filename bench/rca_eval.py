@@ -139,6 +139,17 @@ def _right(fault: dict[str, Any], cause: dict[str, Any]) -> tuple[bool, bool]:
     return kind_ok, culprit_ok
 
 
+def scale_of(fault: dict[str, Any], fleet: dict[str, Any]) -> str:
+    """The scale a fault is scored under: on a thin service, in a 100+ replica fleet, or small."""
+    from tailsight.sim.fleet import PROFILES
+
+    counts = Counter(r["service"] for r in fleet["replicas"])
+    thin = {s for s, n in counts.items() if s in PROFILES and PROFILES[s].rate * n < 1.0}
+    if set(fault["affected_services"]) & thin:
+        return "thin service"
+    return "120-replica fleet" if max(counts.values()) >= 100 else "small fleet"
+
+
 def score(results: list[dict[str, Any]]) -> dict[str, Any]:
     faults = detected = 0
     top1_kind = top3_kind = top1_culprit = top3_culprit = 0
@@ -146,6 +157,8 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
     delays: list[float] = []
     by_kind: Counter[str] = Counter()
     by_kind_ok: Counter[str] = Counter()
+    by_kind_found: Counter[str] = Counter()
+    by_scale: dict[str, list[int]] = {}  # scale -> [faults, detected, top-1 culprit right]
     misses: list[str] = []
     bands: dict[str, list[int]] = {"0.0-0.5": [0, 0], "0.5-0.8": [0, 0], "0.8-1.0": [0, 0]}
     scored: list[Scored] = []  # (top cause score, right, fault kind): reliability table
@@ -175,6 +188,8 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
         for fault in real:
             faults += 1
             by_kind[fault["kind"]] += 1
+            scale = by_scale.setdefault(scale_of(fault, truth["fleet"]), [0, 0, 0])
+            scale[0] += 1
             own = [
                 i for i in incs if i["service"] in fault["affected_services"] and _matches(fault, i)
             ]
@@ -185,6 +200,8 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
                 misses.append(f"seed {res['seed']} {fault['id']} {fault['kind']}: not detected")
                 continue
             detected += 1
+            by_kind_found[fault["kind"]] += 1
+            scale[1] += 1
             delays.append(min(_ts(i["start"]) for i in own) - _ts(fault["start"]))
             candidates = own + [
                 i for i in up if i["causes"] and i["causes"][0]["service"] != i["service"]
@@ -209,6 +226,7 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
             top3_kind += any(k for k, _ in t3)
             top3_culprit += any(c for _, c in t3)
             by_kind_ok[fault["kind"]] += c1
+            scale[2] += c1
             if not c1:
                 firsts = [
                     (
@@ -237,6 +255,11 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
         "delay_median_s": statistics.median(delays) if delays else None,
         "delay_p90_s": statistics.quantiles(delays, n=10)[-1] if len(delays) >= 2 else None,
         "top1_culprit_by_kind": {k: f"{by_kind_ok[k]}/{v}" for k, v in sorted(by_kind.items())},
+        "detected_by_kind": {k: f"{by_kind_found[k]}/{v}" for k, v in sorted(by_kind.items())},
+        "by_scale": {
+            k: f"{f} faults, {d} detected, {c} top-1 culprit"
+            for k, (f, d, c) in sorted(by_scale.items())
+        },
         "calibration": {b: f"{ok}/{n}" for b, (n, ok) in bands.items()},
         "reliability": reliability(scored),
         "misses": misses,
@@ -298,7 +321,9 @@ def main() -> int:
     print(f"  {'false_blames':<14} {summary['false_blames']}")
     print(f"  {'spurious':<14} {summary['spurious']}")
     print(f"  delay median {summary['delay_median_s']} s, p90 {summary['delay_p90_s']} s")
+    print(f"  detected by kind: {summary['detected_by_kind']}")
     print(f"  top-1 culprit by kind: {summary['top1_culprit_by_kind']}")
+    print(f"  by scale: {summary['by_scale']}")
     print(f"  top cause right, by its score band: {summary['calibration']}")
     print_reliability(summary["reliability"])
     for line in summary["misses"]:

@@ -112,6 +112,10 @@ class Incident:
     # per output token (CONTRACT §3, LLM latency); ``model`` for the LLM SLIs.
     sli: str = ""
     model: str = ""
+    # What spiked (CONTRACT §4): "" or "service" the whole service, "replica" one replica
+    # of it, named by ``replica`` (``<host>/<pid>``); attribution looks there first.
+    scope: str = ""
+    replica: str = ""
 
     def __post_init__(self) -> None:
         if self.sli not in SLIS:
@@ -131,6 +135,8 @@ class Incident:
         key = f"{self.service}\x00{self.operation}\x00{int(self.start.timestamp())}"
         if self.sli:
             key += f"\x00{self.sli}\x00{self.model}"
+        if self.replica:
+            key += f"\x00replica\x00{self.replica}"
         return hashlib.sha1(key.encode()).hexdigest()[:16]
 
     def ranked(self) -> Incident:
@@ -154,4 +160,8 @@ class Incident:
             out["sli"] = self.sli
         if self.model:
             out["model"] = self.model
+        if self.scope:
+            out["scope"] = self.scope
+        if self.replica:
+            out["replica"] = self.replica
         return out

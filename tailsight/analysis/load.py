@@ -37,6 +37,25 @@ def mix_explains(operations: pd.DataFrame | None, phases: Phases, slower: float 
     return float(np.average(rises, weights=weights)) < slower
 
 
+def _beyond_noise(requests: pd.Series, phases: Phases, bucket_s: float, z: float = 3.0) -> bool:
+    """Whether the requests during the spike exceed the baseline rate beyond Poisson noise.
+
+    A thin service has windows without requests (absent from ``requests``, counted as
+    0 here) and a few in the others: the median of its windows with requests says
+    nothing about its rate, and 14 requests where 10 were expected is chance.
+    """
+    step = pd.Timedelta(seconds=bucket_s)
+    index = requests.index
+    before = requests[(index >= phases.baseline_start) & (index < phases.baseline_end)]
+    during = requests[(index >= phases.onset) & (index < phases.until)]
+    n_before = max(1.0, (phases.baseline_end - phases.baseline_start) / step)
+    n_during = max(1.0, (phases.until - phases.onset) / step)
+    expected = float(before.sum()) / n_before * n_during
+    if expected <= 0:
+        return False
+    return (float(during.sum()) - expected) / np.sqrt(expected) >= z
+
+
 def load_surge(
     topo: Topology,
     requests: pd.Series,
@@ -56,6 +75,8 @@ def load_surge(
     rise = ch.rise(0.0)
     steps = requests.index.to_series().diff().dropna()
     bucket = float(steps.median().total_seconds()) if len(steps) else 10.0
+    if not _beyond_noise(requests, phases, bucket):
+        return []
     ev = Evidence(
         "requests",
         topo.service,

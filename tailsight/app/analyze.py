@@ -23,6 +23,13 @@ from tailsight.analysis.attribution import (
 from tailsight.analysis.calibration import Calibration
 from tailsight.analysis.evidence import Phases
 from tailsight.analysis.llm import detect_llm, reconcile
+from tailsight.analysis.narrow import (
+    NarrowParams,
+    detect_narrow,
+    reference,
+    thin_services,
+    to_incidents,
+)
 from tailsight.analysis.series import with_values
 from tailsight.analysis.spikes import SUPPORT_LEVELS, SpikeParams, detect_multiscale, lookback
 from tailsight.analysis.topology import build_topology
@@ -45,6 +52,7 @@ from tailsight.storage.queries_metrics import (
     nic_interfaces,
     nic_links,
 )
+from tailsight.storage.queries_series import latency_grid_windows
 from tailsight.storage.store import Store
 from tailsight.timeutil import EARLIEST, in_range, iso_z
 
@@ -110,8 +118,12 @@ def analyze_range(
             )
             for bucket in params.scales
         }
+        duration = detect_multiscale(frames, start, end, params)
+        # Spikes of one replica or a thin service; a generative service's are reconciled
+        # with its LLM SLIs like its whole-service ones (output length, TTFT incidents).
+        duration += narrow_incidents(store, start, end, frames[min(params.scales)], duration)
         found, dropped = reconcile(
-            detect_multiscale(frames, start, end, params),
+            duration,
             detect_llm(llm_frames, start, end, params),
             llm_frames[min(params.scales)],
             lambda inc, bucket: incident_phases(inc, end, bucket),
@@ -127,6 +139,50 @@ def analyze_range(
         ]
         replace_incidents(store, start, end, incidents, source=source)
     return sorted(incidents, key=lambda i: i.start, reverse=True)
+
+
+def narrow_incidents(
+    store: Store,
+    start: datetime,
+    end: datetime,
+    service_windows: pd.DataFrame,
+    found: list[tuple[int, Incident]],
+    params: NarrowParams | None = None,
+) -> list[tuple[int, Incident]]:
+    """Spikes of one replica, or of a thin service, that no service-level incident covers.
+
+    ``analysis.narrow``: exceedances of each replica (and of each service too thin for
+    the p99 rule) over its service's usual tail, under one false-alarm budget per service.
+    """
+    params = params or NarrowParams()
+    baseline = timedelta(seconds=params.bucket_s * params.baseline_windows)
+    ref_span = timedelta(seconds=params.ref_bucket_s * params.ref_windows)
+    refs = reference(
+        latency_grid_windows(
+            store, start - baseline - ref_span, end, params.ref_bucket_s, by_replica=False
+        ),
+        params,
+    )
+    grid = latency_grid_windows(store, start - baseline, end, params.bucket_s)
+    runs = detect_narrow(grid, refs, start, end, params)
+    thin = thin_services(service_windows, params)
+    if thin:
+        grid = latency_grid_windows(
+            store, start - baseline, end, params.bucket_s, by_replica=False, services=thin
+        )
+        runs += detect_narrow(grid, refs, start, end, params)
+    out: list[tuple[int, Incident]] = []
+    for inc in to_incidents(runs, params):
+        covered = any(
+            f.service == inc.service and not f.sli and _overlap(f, inc, end) for _, f in found
+        )
+        if not covered:
+            out.append((params.bucket_s, inc))
+    return out
+
+
+def _overlap(a: Incident, b: Incident, end: datetime) -> bool:
+    return a.start < (b.end or end) and b.start < (a.end or end)
 
 
 def incident_phases(incident: Incident, end: datetime, bucket_s: int = 10) -> Phases:
@@ -169,7 +225,8 @@ def attribute(
             deepest_downstream(incident.service, added, calls_of, downstream_target)
             or incident.service
         )
-    frames = incident_frames(store, target, windows, phases, bucket_s)
+    replica = incident.replica if target == incident.service else ""
+    frames = incident_frames(store, target, windows, phases, bucket_s, replica)
     gaps = client_server_gaps(store, incident.service, phases.baseline_start, phases.onset, until)
     frames = IncidentFrames(
         frames.topology,
@@ -185,12 +242,20 @@ def attribute(
 
 
 def incident_frames(
-    store: Store, service: str, windows: pd.DataFrame, phases: Phases, bucket_s: int = 10
+    store: Store,
+    service: str,
+    windows: pd.DataFrame,
+    phases: Phases,
+    bucket_s: int = 10,
+    replica: str = "",
 ) -> IncidentFrames:
-    """Fetch what attribution reads about ``service`` around ``phases`` (``bucket_s`` windows)."""
+    """Fetch what attribution reads about ``service`` around ``phases`` (``bucket_s`` windows).
+
+    ``replica``: the replica that spiked (``<host>/<pid>``), whose host is read first.
+    """
     lo, hi = phases.baseline_start, phases.until
     replicas = replica_latency_windows(store, [service], lo, hi, bucket_s)
-    hosts = evidence_hosts(replicas, service, phases)
+    hosts = evidence_hosts(replicas, service, phases, replica=replica)
     replicas = replicas[replicas["host"].isin(hosts)]
     links = nic_links(store, lo - timedelta(minutes=10), hi, hosts)
     procs = gpu_processes(store, lo, hi, hosts)
@@ -228,7 +293,9 @@ def _exporter_topology(
         mine = replica_pods(store, service, lo, hi)
         pid_of = {(h, pod): pid for h, pid, pod in mine.itertuples(index=False)}
         pods = pods.assign(
-            pid=[pid_of.get((h, pod), "") for h, pod in zip(pods["host"], pods["pod"], strict=True)],
+            pid=[
+                pid_of.get((h, pod), "") for h, pod in zip(pods["host"], pods["pod"], strict=True)
+            ],
             executable=pods["container"],
         )
         procs = pd.concat([procs, pods[list(procs.columns)]], ignore_index=True)

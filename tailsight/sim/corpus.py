@@ -4,7 +4,11 @@ Every seed gets a 2-hour scenario (the first 40 minutes clean, so a detector has
 baseline) with one incident of kind ``INCIDENT_KINDS[seed % 6]`` (own-CPU saturation
 included), often a second incident of another kind (overlapping the first in a third of
 the seeds), and one or two
-distractors. ``DIR/seed-0007/scenario.yaml`` and ``DIR/seed-0007/truth.json`` per seed,
+distractors. Every third seed (``seed % 3 == 0``, :func:`large_fleet`) runs on a large
+fleet instead: an ``embedder`` of 120 replicas (a fault on one of them moves under 1 % of
+its requests) and a thin ``moderation`` service (one request per 10 s), which gets a fault
+of its own on one of its replicas; those seeds' scenarios changed with it (issue 17), the
+others are as they were. ``DIR/seed-0007/scenario.yaml`` and ``DIR/seed-0007/truth.json`` per seed,
 and ``DIR/index.json`` listing them.
 """
 
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tailsight.sim.faults import DISTRACTOR_KINDS, INCIDENT_KINDS, Fault, random_fault
-from tailsight.sim.fleet import FleetSpec, build_fleet
+from tailsight.sim.fleet import Fleet, FleetSpec, build_fleet
 from tailsight.sim.scenario import Scenario
 
 CORPUS_EPOCH = 1793491200.0  # 2026-11-01T00:00:00Z
@@ -35,6 +39,9 @@ def corpus_scenario(
         serving_nodes_per_leaf=rng.choice((2, 3)),
         gpus_per_node=rng.choice(((4, 8), (4,), (8,))),
     )
+    large = large_fleet(seed)
+    if large:
+        spec = LARGE_FLEET
     fleet = build_fleet(spec, seed)
     faults: list[Fault] = []
     span = duration_s - WARMUP_S - 600
@@ -58,6 +65,9 @@ def corpus_scenario(
             faults.append(random_fault(kind, fleet, rng, t, rng.uniform(300, 900), f"d{i + 1}"))
         except ValueError:
             continue  # e.g. no idle GPU in this fleet
+    thin = _thin_fault(fleet, seed, start + WARMUP_S, span) if large else None
+    if thin is not None and not _same_target(thin, faults):
+        faults.append(thin)
     faults = [replace(f, end=min(f.end, start + duration_s - 60)) for f in faults]
     return Scenario(
         seed=seed,
@@ -68,6 +78,31 @@ def corpus_scenario(
         spans_per_window=spans_per_window,
         name=f"seed-{seed:04d}",
     )
+
+
+LARGE_FLEET = FleetSpec(
+    leaves=3,
+    serving_nodes_per_leaf=6,
+    gpus_per_node=(8,),
+    services={"llm-gateway": 4, "embedder": 120, "reranker": 3, "asr": 2, "moderation": 2},
+)
+THIN_KINDS = ("gpu_noisy_neighbor", "cpu_saturation", "gpu_underutilized")
+
+
+def large_fleet(seed: int) -> bool:
+    """Whether ``seed`` runs on :data:`LARGE_FLEET` (a 120-replica service and a thin one)."""
+    return seed % 3 == 0
+
+
+def _thin_fault(fleet: Fleet, seed: int, t0: float, span: float) -> Fault:
+    """A fault on a replica of the thin ``moderation`` service (its own draws: the rest stays)."""
+    rng = random.Random(f"corpus-thin-{seed}")
+    kind = rng.choice(THIN_KINDS)
+    replica = rng.choice(fleet.replicas_of("moderation"))
+    fault = random_fault(kind, fleet, rng, t0 + rng.uniform(0, span), rng.uniform(600, 900), "t1")
+    if kind == "cpu_saturation":
+        return replace(fault, target=replica.host, pid=replica.pid, executable="python3")
+    return replace(fault, target=replica.gpu)
 
 
 def _same_target(fault: Fault, faults: list[Fault]) -> bool:

@@ -89,6 +89,22 @@ PROFILES: dict[str, ServiceProfile] = {
             "text-embeddings-router",
             8.0,
         ),
+        # A thin service: a content-moderation model called a few times a minute. Only
+        # fleets that list it (the corpus's large-fleet seeds) have it.
+        ServiceProfile(
+            "moderation",
+            "llama-guard-3-8b",
+            0.05,
+            45.0,
+            5.0,
+            1.5,
+            8.0,
+            0.4,
+            3000,
+            200,
+            "python3",
+            18.0,
+        ),
         ServiceProfile(
             "asr",
             "whisper-large-v3",

@@ -90,6 +90,9 @@ def replace_incidents(
     if slis:
         # First: a reader that sees the incident sees what its p99 is of.
         store.insert("tailsight_incident_slis", slis, ["Id", "Sli", "Model", "UpdatedAt"])
+    scopes = [(i.id, i.scope, i.replica, now) for i in incidents if i.replica]
+    if scopes:
+        store.insert("tailsight_incident_scopes", scopes, ["Id", "Scope", "Replica", "UpdatedAt"])
     if rows:
         store.insert("tailsight_incidents", rows, _COLUMNS)
 
@@ -119,17 +122,27 @@ def _select(store: Store, where: str, params: dict[str, Any]) -> list[Incident]:
 
 
 def _with_slis(store: Store, found: list[tuple[str, Incident]]) -> list[Incident]:
-    """The incidents (by stored id) with the LLM SLI and model of those that have one."""
+    """The incidents (by stored id) with the LLM SLI and model, scope and replica of those that have one."""
     rows = store.rows(
         "SELECT Id, argMax(Sli, UpdatedAt), argMax(Model, UpdatedAt) "
         "FROM tailsight_incident_slis WHERE Id IN {ids:Array(String)} GROUP BY Id",
         {"ids": [stored for stored, _ in found]},
     )
     slis = {str(i): (str(sli), str(model)) for i, sli, model in rows}
-    return [
-        replace(inc, sli=slis[stored][0], model=slis[stored][1]) if stored in slis else inc
-        for stored, inc in found
-    ]
+    rows = store.rows(
+        "SELECT Id, argMax(Scope, UpdatedAt), argMax(Replica, UpdatedAt) "
+        "FROM tailsight_incident_scopes WHERE Id IN {ids:Array(String)} GROUP BY Id",
+        {"ids": [stored for stored, _ in found]},
+    )
+    scopes = {str(i): (str(scope), str(replica)) for i, scope, replica in rows}
+    out = []
+    for stored, inc in found:
+        if stored in slis:
+            inc = replace(inc, sli=slis[stored][0], model=slis[stored][1])
+        if stored in scopes:
+            inc = replace(inc, scope=scopes[stored][0], replica=scopes[stored][1])
+        out.append(inc)
+    return out
 
 
 def _utc(ts: datetime | None) -> datetime | None:

@@ -99,3 +99,15 @@ def test_llm_sli_incidents_keep_their_sli_and_model_beside_a_duration_one(store:
     assert found[ttft.id].to_json()["sli"] == "ttft"
     assert "sli" not in found[duration.id].to_json()
     assert get_incident(store, ttft.id) == ttft
+
+
+def test_replica_incident_keeps_its_scope_and_replica_beside_the_service_one(store: Store) -> None:
+    service = _incident(4)
+    replica = replace(service, scope="replica", replica="gpu-node-07/41234")
+    assert replica.id != service.id  # the same onset of one service, two spikes
+    replace_incidents(store, T0, T0 + timedelta(hours=1), [service, replica])
+    found = {i.id: i for i in list_incidents(store, T0 - timedelta(hours=1))}
+    assert found[replica.id].to_json()["replica"] == "gpu-node-07/41234"
+    assert found[replica.id].to_json()["scope"] == "replica"
+    assert "replica" not in found[service.id].to_json()
+    assert get_incident(store, replica.id) == replica.ranked()

@@ -30,6 +30,7 @@ from tailsight.storage.migrations import (
     m0011_dashboard_rollups,
     m0012_report_gpu_hours,
     m0013_alerts,
+    m0014_incident_scopes,
     m0015_hourly_rollups,
 )
 from tailsight.storage.store import Store
@@ -85,6 +86,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migration(11, m0011_dashboard_rollups),
     _migration(12, m0012_report_gpu_hours),
     _migration(13, m0013_alerts),
+    _migration(14, m0014_incident_scopes),
     _migration(15, m0015_hourly_rollups),
 )
 

@@ -69,9 +69,12 @@ def main() -> int:
             fleet.start()
             time.sleep(30)  # the baseline analysed before the first fault
             kinds = [INCIDENT_KINDS[i % len(INCIDENT_KINDS)] for i in range(args.faults)]
-            for i in range(0, len(kinds), 2):
-                pair = kinds[i : i + 2]
-                for row in _fault_pair(fleet, peers, pair, i, args.timeout, args.ramp):
+            while kinds:
+                done, left = _fault_pair(
+                    fleet, peers, kinds[:2], len(rows), args.timeout, args.ramp
+                )
+                kinds = left + kinds[2:]
+                for row in done:
                     rows.append(row)
                     print(_row(*row), file=sys.stderr)
                 if fleet.error is not None:
@@ -108,12 +111,18 @@ def _fault_pair(
     first: int,
     timeout: float,
     ramp_s: float | None,
-) -> list[tuple[str, float | None, str]]:
-    """Inject ``kinds`` at once (their services disjoint), time each to its right page."""
+) -> tuple[list[tuple[str, float | None, str]], list[str]]:
+    """Inject ``kinds`` at once (services and hosts disjoint), time each to its right page.
+
+    Returns the rows and the kinds left for a later round: those with no target disjoint
+    from the first fault's in this fleet (a CPU-saturated host serves every service the
+    surged one calls), which then run on their own.
+    """
     before = len(peers.of("webhook"))
     injected: list[tuple[Fault, set[str], set[str]]] = []
     taken: set[str] = set()
     taken_hosts: set[str] = set()
+    left: list[str] = []
     for n, kind in enumerate(kinds):
         for _ in range(50):  # a target whose services no other fault of the pair hurts
             fault, want = fleet.draw(kind, 600, f"f{first + n + 1}", intensity=1.0)
@@ -122,6 +131,9 @@ def _fault_pair(
             hosts = _hosts(fault, fleet.sim.fleet)
             if not _hurt(want) & taken and not hosts & taken_hosts:
                 break
+        else:
+            left.append(kind)
+            continue
         taken |= _hurt(want)
         taken_hosts |= hosts
         good = {f"{e['type']}:{e['id']}" for e in [want["culprit"], *want["accepted"]] if e}
@@ -162,7 +174,7 @@ def _fault_pair(
             240,
         )
     time.sleep(20)
-    return rows
+    return rows, left
 
 
 def _row(kind: str, latency: float | None, first: str) -> str:

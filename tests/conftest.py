@@ -72,7 +72,7 @@ class UpProcess(UpServer):
             cwd=REPO,
         )
 
-    def wait_healthy(self, timeout: float = 20.0) -> float:
+    def wait_healthy(self, timeout: float = 60.0) -> float:
         try:
             return super().wait_healthy(timeout)
         except UpFailed as exc:

@@ -15,6 +15,30 @@ from tailsight.storage.migrations import migrate
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``pytest -n N --dist loadgroup`` (``make test``), keep the tests that share a
+    module- or session-scoped fixture of ours on one worker, so each worker does not build
+    the same simulated week, filled `tailsight up` or cached sim run again: such a test joins
+    the group of its module, or of the conftest folder for a session fixture. Runs before
+    xdist reads the ``xdist_group`` marks; an explicit mark is kept."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None or item.get_closest_marker("xdist_group"):
+            continue
+        group = ""
+        for defs in info.name2fixturedefs.values():
+            fixture = defs[-1]
+            if not fixture.baseid or fixture.scope == "function":
+                continue  # a plugin's fixture (baseid ""), or rebuilt per test anyway
+            if fixture.scope == "session":
+                group = fixture.baseid.split("::")[0]
+                break
+            group = item.nodeid.split("::")[0]
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     """A fresh, migrated embedded store in its own data directory."""
@@ -48,7 +72,7 @@ class UpProcess(UpServer):
             cwd=REPO,
         )
 
-    def wait_healthy(self, timeout: float = 20.0) -> float:
+    def wait_healthy(self, timeout: float = 60.0) -> float:
         try:
             return super().wait_healthy(timeout)
         except UpFailed as exc:

@@ -30,7 +30,9 @@ from tests.dashboards.browser import HEIGHT, WIDTH, chromium, open_page, severe_
 from tests.dashboards.filled import fill_up
 from tests.simfill import WARMUP_S
 
-pytestmark = [pytest.mark.browser, pytest.mark.integration]
+# The module's first test fills a `tailsight up` (its fixture); the timeout, a bound on a
+# hang, covers that fill with the suite's other workers sharing the CPUs.
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")

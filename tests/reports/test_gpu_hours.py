@@ -19,17 +19,17 @@ from tests.timebase import recent_noon
 
 
 def _insert(store: Store, rows: list[tuple[str, str, int, float, int]]) -> None:
-    values = ", ".join(
-        f"('hw.gpu.utilization', 'gauge', '1', '{h}', '', map('hw.id', '{g}', 'hw.type', 'gpu'), 0, "
-        f"toDateTime({w}, 'UTC'), initializeAggregation('argMinState', 0., toDateTime64({w}, 9)), "
-        f"initializeAggregation('argMaxState', 0., toDateTime64({w}, 9)), toDateTime64({w}, 9), "
-        f"toDateTime64({w}, 9), {t}, {n}, {t})"
-        for h, g, w, t, n in rows
-    )
+    # One INSERT ... SELECT over a literal array, not a VALUES row per window: ClickHouse
+    # evaluates the VALUES rows' function calls one row at a time (~100 s for 4,320 rows on a
+    # busy machine), the SELECT's once per block; the rows written are the same.
+    values = ", ".join(f"('{h}', '{g}', {w}, {t}, {n})" for h, g, w, t, n in rows)
     store.command(
         "INSERT INTO tailsight_metrics_10s (MetricName, Kind, Unit, Host, Switch, Attributes, "
-        "Temporality, Window, First, Last, FirstTime, LastTime, Total, Points, Peak) VALUES "
-        + values
+        "Temporality, Window, First, Last, FirstTime, LastTime, Total, Points, Peak) "
+        "SELECT 'hw.gpu.utilization', 'gauge', '1', r.1, '', map('hw.id', r.2, 'hw.type', 'gpu'), "
+        "0, toDateTime(r.3, 'UTC'), initializeAggregation('argMinState', 0., toDateTime64(r.3, 9)), "
+        "initializeAggregation('argMaxState', 0., toDateTime64(r.3, 9)), toDateTime64(r.3, 9), "
+        f"toDateTime64(r.3, 9), r.4, r.5, r.4 FROM (SELECT arrayJoin([{values}]) AS r)"
     )
 
 

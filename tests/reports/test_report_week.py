@@ -30,7 +30,9 @@ from tailsight.storage.migrations import migrate
 from tests.conftest import UpProcess
 from tests.reports.weekdata import SimWeek, build_week, slo_yaml
 
-pytestmark = pytest.mark.integration
+# The module's first test builds the simulated week (its fixture); the timeout, a bound on
+# a hang, covers that build with the suite's other workers sharing the CPUs.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 
 @dataclass(frozen=True)

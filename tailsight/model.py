@@ -85,6 +85,11 @@ class Cause:
         if not 0.0 <= self.score <= 1.0:
             raise ValueError(f"cause score {self.score} is outside 0..1")
 
+    @classmethod
+    def unknown(cls, service: str, summary: str) -> Cause:
+        """No candidate explains the spike (yet): score 0, no culprit, ``summary`` says why."""
+        return cls(kind="unknown", score=0.0, service=service, entity=None, summary=summary)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,

@@ -175,12 +175,9 @@ def rank_causes(
     causes = _best_per_entity(causes)
     if not causes:
         causes.append(
-            Cause(
-                kind="unknown",
-                score=0.0,
-                service=topo.service,
-                entity=None,
-                summary=f"p99 {incident.p99_ms:.0f} ms vs {incident.baseline_p99_ms:.0f} ms baseline"
+            Cause.unknown(
+                topo.service,
+                f"p99 {incident.p99_ms:.0f} ms vs {incident.baseline_p99_ms:.0f} ms baseline"
                 f"{where}; "
                 + (
                     _lead_text(leads, calibration.threshold)

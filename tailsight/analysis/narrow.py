@@ -419,12 +419,9 @@ def _incident(run: SeriesRun) -> Incident:
         scope="replica" if run.key else "service",
         replica=run.key,
         causes=(
-            Cause(
-                kind="unknown",
-                score=0.0,
-                service=run.service,
-                entity=None,
-                summary=f"{run.share:.0%} of the requests of {what} above its service's usual "
+            Cause.unknown(
+                run.service,
+                f"{run.share:.0%} of the requests of {what} above its service's usual "
                 f"tail (usually {run.usual:.0%}); no attribution has explained it yet",
             ),
         ),

@@ -249,6 +249,8 @@ def _service_spikes(
     body_col = support_column(SUPPORT_LEVELS[0])
     body = frame[body_col].to_numpy(dtype=float) if body_col in frame.columns else None
     anomalous = np.zeros(len(stat), dtype=bool)
+    base90: np.ndarray | None = None
+    converged = False
     for _ in range(params.passes):
         # Windows found anomalous leave the history of the next pass, so an earlier
         # spike inflates neither the baseline nor its spread.
@@ -265,11 +267,14 @@ def _service_spikes(
             risen = stat > baseline * (1.0 + (params.ratio - 1.0) / 3.0)
             found |= judge & (body > bar90) & risen & ~np.isnan(base90)
         if np.array_equal(found, anomalous):
+            converged = True
             break
         anomalous = found
     shifted = np.zeros(len(stat), dtype=bool)
     if body is not None:
-        base90, _ = _thresholds(np.where(anomalous | ~enough, np.nan, body), params)
+        if base90 is None or not converged:
+            # The last pass's body baseline left out the windows of the pass before.
+            base90, _ = _thresholds(np.where(anomalous | ~enough, np.nan, body), params)
         shifted = anomalous & (body > params.fast_body_ratio * base90)
 
     out: list[Incident] = []
@@ -308,15 +313,7 @@ def _service_spikes(
                     p99_ms=float(np.nanmax(p99[first : last + 1])),
                     baseline_p99_ms=float(baseline[first]),
                     request_count=int(requests[first : last + 1].sum()),
-                    causes=(
-                        Cause(
-                            kind="unknown",
-                            score=0.0,
-                            service=service,
-                            entity=None,
-                            summary="no attribution has explained this spike yet",
-                        ),
-                    ),
+                    causes=(Cause.unknown(service, "no attribution has explained this spike yet"),),
                 )
             )
         i = last + 1

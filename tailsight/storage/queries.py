@@ -12,7 +12,8 @@ import pandas as pd
 
 from tailsight.storage.store import Store
 
-_WINDOW = "toStartOfInterval(Window, toIntervalSecond({bucket:UInt32}), 'UTC')"
+# A rollup's 10 s ``Window`` put into the analysis' bucket (``{bucket}`` seconds).
+WINDOW_SQL = "toStartOfInterval(Window, toIntervalSecond({bucket:UInt32}), 'UTC')"
 
 
 def service_latency_windows(
@@ -41,7 +42,7 @@ def service_latency_windows(
                sum(n) OVER around AS n3,
                quantilesTDigestMerge({quantiles})(s) OVER around AS q3
         FROM (
-            SELECT Service, {_WINDOW} AS w, sum(Requests) AS n, sum(Failures) AS f,
+            SELECT Service, {WINDOW_SQL} AS w, sum(Requests) AS n, sum(Failures) AS f,
                    quantilesTDigestMerge(0.5, 0.99)(Latency) AS q,
                    quantilesTDigestMergeState(0.5, 0.99)(Latency) AS s
             FROM tailsight_latency_10s
@@ -80,7 +81,7 @@ def replica_latency_windows(
 ) -> pd.DataFrame:
     """Per replica (service, host, pid) and window: requests and p99 in ms, for blast radius."""
     sql = f"""
-        SELECT Service, Host, Pid, {_WINDOW} AS w, sum(Requests),
+        SELECT Service, Host, Pid, {WINDOW_SQL} AS w, sum(Requests),
                quantilesTDigestMerge(0.5, 0.99)(Latency) AS q
         FROM tailsight_latency_10s
         WHERE Service IN {{services:Array(String)}}
@@ -106,7 +107,7 @@ def operation_latency_windows(
     mix (a heavy operation more common, each operation as fast as before).
     """
     sql = f"""
-        SELECT Operation, {_WINDOW} AS w, sum(Requests),
+        SELECT Operation, {WINDOW_SQL} AS w, sum(Requests),
                quantilesTDigestMerge(0.99)(Latency) AS q
         FROM tailsight_latency_10s
         WHERE Service = {{service:String}}

@@ -12,9 +12,9 @@ from datetime import datetime
 
 import pandas as pd
 
+from tailsight.storage.queries import WINDOW_SQL
 from tailsight.storage.store import Store
 
-_WINDOW = "toStartOfInterval(Window, toIntervalSecond({bucket:UInt32}), 'UTC')"
 SLIS = ("ttft", "tpot")  # the latency SLIs detection runs on, besides request duration
 _STATE = {"ttft": "Ttft", "tpot": "Tpot"}
 
@@ -45,7 +45,7 @@ def llm_latency_windows(
         SELECT Service, Model, w, n, i, o, queue_q, ttft_q, tpot_q,
                sum(n) OVER around AS n3, {around}
         FROM (
-            SELECT Service, Model, {_WINDOW} AS w, sum(Requests) AS n,
+            SELECT Service, Model, {WINDOW_SQL} AS w, sum(Requests) AS n,
                    sum(InputTokens) AS i, sum(OutputTokens) AS o,
                    quantilesTDigestMerge(0.5, 0.99)(Queue) AS queue_q, {merged}
             FROM tailsight_llm_latency_10s

@@ -14,13 +14,12 @@ from datetime import datetime
 
 import pandas as pd
 
+from tailsight.storage.queries import WINDOW_SQL
 from tailsight.storage.store import Store
 
 # Quantile levels of each row: min, every 5 %, p99 and max.
 GRID: tuple[float, ...] = (0.0, *(round(0.05 * i, 2) for i in range(1, 20)), 0.99, 1.0)
 GRID_COLUMNS: tuple[str, ...] = tuple(f"g{i}" for i in range(len(GRID)))
-
-_WINDOW = "toStartOfInterval(Window, toIntervalSecond({bucket:UInt32}), 'UTC')"
 
 
 def latency_grid_windows(
@@ -41,7 +40,7 @@ def latency_grid_windows(
     where = "" if services is None else "AND Service IN {services:Array(String)}"
     levels = ", ".join(str(q) for q in GRID)
     sql = f"""
-        SELECT {keys}, {_WINDOW} AS w, sum(Requests) AS n,
+        SELECT {keys}, {WINDOW_SQL} AS w, sum(Requests) AS n,
                quantilesTDigestMerge({levels})(Latency) AS q
         FROM tailsight_latency_10s
         WHERE Window >= toDateTime({{start:DateTime64(3)}}) AND Window < {{end:DateTime64(3)}}

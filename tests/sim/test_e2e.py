@@ -84,8 +84,10 @@ def test_sim_run_reports_an_unreachable_endpoint(
 
 
 def test_sender_waits_out_a_full_spool_and_loses_nothing(tmp_path: Path) -> None:
+    import time
     from dataclasses import replace
 
+    from tailsight.cli.sim import reanchor
     from tailsight.sim.scenario import Simulation
     from tailsight.sim.sender import OtlpHttpSender, backfill
 
@@ -93,8 +95,8 @@ def test_sender_waits_out_a_full_spool_and_loses_nothing(tmp_path: Path) -> None
     up = UpProcess(tmp_path / "data", env={"TAILSIGHT_SPOOL_MAX_BYTES": "200000"})
     try:
         up.wait_healthy()
-        scenario = corpus_scenario(4)
-        scenario = replace(scenario, duration_s=60.0, faults=())
+        # Ending now: the store's 30-day TTL would drop the corpus's November dates.
+        scenario = reanchor(replace(corpus_scenario(4), faults=()), time.time() // 10 * 10, 60.0)
         sim = Simulation(scenario)
         sender = OtlpHttpSender(f"http://127.0.0.1:{up.otlp_http_port}", give_up_s=60)
         backfill(sim, sender, scenario.end, ticks_per_batch=2)

@@ -29,24 +29,16 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tailsight.app.analyze import analyze_range  # noqa: E402
-from tailsight.pipeline.decode_metrics import decode_metrics  # noqa: E402
-from tailsight.pipeline.decode_traces import decode_traces  # noqa: E402
 from tailsight.sim.demo import DEMO_FLEET  # noqa: E402
+from tailsight.sim.direct import store_batch  # noqa: E402
 from tailsight.sim.faults import INCIDENT_KINDS, random_fault, truth  # noqa: E402
 from tailsight.sim.fleet import build_fleet  # noqa: E402
-from tailsight.sim.scenario import Batch, Scenario, Simulation  # noqa: E402
-from tailsight.storage import Store, open_store  # noqa: E402
+from tailsight.sim.scenario import Scenario, Simulation  # noqa: E402
+from tailsight.storage import open_store  # noqa: E402
 from tailsight.storage.migrations import migrate  # noqa: E402
 
 SETTLE_S = 5.0
 LIMIT_S = 60.0
-
-
-def _insert(store: Store, batch: Batch) -> None:
-    for request, decode in ((batch.spans, decode_traces), (batch.metrics, decode_metrics)):
-        if request is not None:
-            for table in decode(request).batches:  # type: ignore[operator]
-                store.insert_columns(table.table, table.columns, list(table.names))
 
 
 def replay(kind: str, seed: int, offset_s: float, horizon_s: float, tmp: Path) -> dict[str, object]:
@@ -66,11 +58,11 @@ def replay(kind: str, seed: int, offset_s: float, horizon_s: float, tmp: Path) -
     try:
         migrate(store, ttl_days=30)
         for batch in sim.batches(t0 - 30, ticks_per_batch=30):
-            _insert(store, batch)
+            store_batch(store, batch)
         t = t0 - 30
         while t < t0 + horizon_s and named is None:
             for batch in sim.batches(t + 10, ticks_per_batch=1):
-                _insert(store, batch)
+                store_batch(store, batch)
             t += 10
             lo, hi = datetime.fromtimestamp(t0 - 120, UTC), datetime.fromtimestamp(t, UTC)
             for inc in analyze_range(store, lo, hi):

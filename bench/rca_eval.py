@@ -53,9 +53,8 @@ def run_seed(
     """
     from tailsight.analysis.calibration import RAW
     from tailsight.app.analyze import analyze_range
-    from tailsight.pipeline.decode_metrics import decode_metrics
-    from tailsight.pipeline.decode_traces import decode_traces
     from tailsight.sim.corpus import corpus_scenario
+    from tailsight.sim.direct import store_simulation
     from tailsight.sim.scenario import Simulation
     from tailsight.storage import open_store
     from tailsight.storage.migrations import migrate
@@ -77,16 +76,7 @@ def run_seed(
             ingest_s = time.monotonic() - started
         elif not done.exists():
             started = time.monotonic()
-            sim = Simulation(scenario)
-            for batch in sim.batches(until=scenario.end, ticks_per_batch=60):
-                for request, decode in (
-                    (batch.spans, decode_traces),
-                    (batch.metrics, decode_metrics),
-                ):
-                    if request is None:
-                        continue
-                    for tb in decode(request).batches:  # type: ignore[operator]
-                        store.insert_columns(tb.table, tb.columns, list(tb.names))
+            store_simulation(store, Simulation(scenario), scenario.end, ticks_per_batch=60)
             done.write_text("ok\n")
             ingest_s = time.monotonic() - started
         started = time.monotonic()

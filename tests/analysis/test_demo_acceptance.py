@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 
 from tailsight.app.analyze import analyze_range
-from tailsight.pipeline.decode_metrics import decode_metrics
-from tailsight.pipeline.decode_traces import decode_traces
 from tailsight.sim.demo import COARSE, FINE, demo_scenario
+from tailsight.sim.direct import store_simulation
 from tailsight.sim.scenario import Simulation
 from tailsight.storage import Store
 from tests.timebase import recent_noon
@@ -27,15 +26,6 @@ from tests.timebase import recent_noon
 pytestmark = pytest.mark.integration
 
 HISTORY_S, FINE_S = 6 * 3600.0, 7200.0
-
-
-def _ingest(store: Store, sim: Simulation, until: float, ticks: int, metric_every: int) -> None:
-    for batch in sim.batches(until, ticks, metric_every):
-        for request, decode in ((batch.spans, decode_traces), (batch.metrics, decode_metrics)):
-            if request is None:
-                continue
-            for tb in decode(request).batches:  # type: ignore[operator]
-                store.insert_columns(tb.table, tb.columns, list(tb.names))
 
 
 def _ts(text: str) -> float:
@@ -57,9 +47,9 @@ def test_every_demo_fault_found_with_its_culprit_and_nothing_else(store: Store) 
     sim = Simulation(scenario)
     fine_start = now - FINE_S
     sim.set_sampling(COARSE.spans_per_window)
-    _ingest(store, sim, fine_start, 36, COARSE.metric_every)
+    store_simulation(store, sim, fine_start, 36, COARSE.metric_every)
     sim.set_sampling(FINE.spans_per_window)
-    _ingest(store, sim, now, 12, FINE.metric_every)
+    store_simulation(store, sim, now, 12, FINE.metric_every)
     truth = scenario.truth(sim.fleet)
     found = [
         i.to_json()

@@ -31,12 +31,14 @@ never reported twice and more scales do not mean more alarms.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
 from tailsight.model import Cause, Incident
 
@@ -321,16 +323,28 @@ def _service_spikes(
 
 
 def _thresholds(history: np.ndarray, params: SpikeParams) -> tuple[np.ndarray, np.ndarray]:
-    """Per window, the rolling median of the windows before it and the bar above it."""
-    rolling = (
-        pd.Series(history)
-        .shift(1)
-        .rolling(params.baseline_windows, min_periods=params.min_baseline_windows)
-    )
-    baseline = rolling.median().to_numpy()
-    mad = rolling.apply(_mad, raw=True).to_numpy()
+    """Per window, the median of the ``baseline_windows`` windows before it (NaN ones left
+    out; NaN with fewer than ``min_baseline_windows``) and the bar above it: ``ratio`` x the
+    median, or ``k`` scaled MADs above it if that is higher.
+
+    Vectorised over a sliding view of the history, a block of rows at a time (memory stays
+    bounded on a week of 10 s windows): a rolling ``apply`` calling Python per window cost
+    4x as much, most of a live cycle on a fleet of 130 replicas.
+    """
+    w = params.baseline_windows
+    shifted = np.concatenate((np.full(w, np.nan), history[:-1]))
+    baseline = np.full(len(history), np.nan)
+    mad = np.full(len(history), np.nan)
+    for lo in range(0, len(history), _BLOCK):
+        view = sliding_window_view(shifted[lo : lo + _BLOCK + w - 1], w)
+        enough = np.count_nonzero(~np.isnan(view), axis=1) >= params.min_baseline_windows
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: NaN, as wanted
+            med = np.nanmedian(view, axis=1)
+            spread = np.nanmedian(np.abs(view - med[:, None]), axis=1)
+        baseline[lo : lo + len(med)] = np.where(enough, med, np.nan)
+        mad[lo : lo + len(med)] = np.where(enough, spread, np.nan)
     return baseline, np.maximum(baseline * params.ratio, baseline + params.k * 1.4826 * mad)
 
 
-def _mad(window: np.ndarray) -> float:
-    return float(np.nanmedian(np.abs(window - np.nanmedian(window))))
+_BLOCK = 8192  # rows of the sliding view per step of _thresholds

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from tailsight.analysis.spikes import SpikeParams, detect_spikes
+from tailsight.analysis.spikes import SpikeParams, _thresholds, detect_spikes
 from tests.timebase import recent_noon
 
 # Relative to now: the store drops data older than its TTL (tests/timebase.py).
@@ -116,3 +116,22 @@ def test_an_earlier_spike_does_not_blunt_the_next() -> None:
     p99[300:310] = [260.0] * 10
     found = detect_spikes(_frame(p99), T0, T0 + timedelta(hours=2))
     assert [i.start for i in found] == [T0 + timedelta(seconds=2000), T0 + timedelta(seconds=3000)]
+
+
+def test_thresholds_equal_a_rolling_median_and_mad_with_gaps() -> None:
+    # The reference: pandas' rolling median and a per-window MAD over the windows before each,
+    # NaN (no data, or an anomalous window left out) skipped, NaN below min_baseline_windows.
+    params = SpikeParams(baseline_windows=40, min_baseline_windows=10)
+    rng = np.random.default_rng(7)
+    for n in (0, 1, 9, 11, 40, 300):
+        history = rng.lognormal(3.0, 0.6, n)
+        history[rng.random(n) < 0.25] = np.nan
+        rolling = pd.Series(history).shift(1).rolling(40, min_periods=10)
+        base = rolling.median().to_numpy()
+        mad = rolling.apply(
+            lambda w: np.nanmedian(np.abs(w - np.nanmedian(w))), raw=True
+        ).to_numpy()
+        bar = np.maximum(base * params.ratio, base + params.k * 1.4826 * mad)
+        got_base, got_bar = _thresholds(history, params)
+        np.testing.assert_allclose(got_base, base, equal_nan=True)
+        np.testing.assert_allclose(got_bar, bar, equal_nan=True)

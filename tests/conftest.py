@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,5 +87,29 @@ def up(tmp_path: Path) -> Iterator[UpProcess]:
     try:
         proc.wait_healthy()
         yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def every_kind_up(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[UpProcess, dict[str, Any]]]:
+    """A `tailsight up` filled with the every-kind scenario over OTLP/HTTP and analysed
+    through its API (tests/dashboards/filled.py), with the demo's SLOs: one fill for the
+    session, shared by tests/analysis/test_e2e_sim.py (the incidents found) and the browser
+    tests (the pages). Tests only read from it."""
+    import yaml
+
+    from tailsight.sim.demo import demo_slos
+    from tests.dashboards.filled import fill_up
+
+    root = tmp_path_factory.mktemp("every-kind")
+    (root / "slos").mkdir()
+    (root / "slos" / "demo.yaml").write_text(yaml.safe_dump_all(demo_slos()))
+    proc = UpProcess(root / "data", env={"TAILSIGHT_SLO_DIR": str(root / "slos")})
+    try:
+        proc.wait_healthy(60)
+        yield proc, fill_up(proc)
     finally:
         proc.stop()

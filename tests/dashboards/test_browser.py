@@ -1,6 +1,7 @@
 """The dashboards in a real headless Chromium against a `tailsight up` filled by the simulator.
 
-One filled server for the module (the every-kind scenario, analysed), one browser. Every
+One filled server (``every_kind_up`` of tests/conftest.py: the every-kind scenario,
+analysed, shared with tests/analysis/test_e2e_sim.py), one browser for the module. Every
 page must render without console errors; the injected faults' culprits must show where
 an on-call engineer looks for them; the range picker must change what is shown. Each
 page is also saved as a 1920×1080 screenshot, into ``$SCREENSHOTS_DIR`` when set
@@ -19,7 +20,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-import yaml
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -27,25 +27,11 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from tailsight.sim.demo import demo_slos
 from tests.conftest import UpProcess
 from tests.dashboards.browser import HEIGHT, WIDTH, chromium, open_page, severe_console, wait_for
-from tests.dashboards.filled import fill_up
 from tests.simfill import WARMUP_S
 
-# The module's first test fills a `tailsight up` (its fixture); the timeout, a bound on a
+# The first test to ask fills a `tailsight up` (every_kind_up); the timeout, a bound on a
 # hang, covers that fill with the suite's other workers sharing the CPUs.
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(900)]
-
-
-@pytest.fixture(scope="module")
-def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[UpProcess, dict[str, Any]]]:
-    root = tmp_path_factory.mktemp("dash")
-    (root / "slos").mkdir()
-    (root / "slos" / "demo.yaml").write_text(yaml.safe_dump_all(demo_slos()))
-    up = UpProcess(root / "data", env={"TAILSIGHT_SLO_DIR": str(root / "slos")})
-    try:
-        up.wait_healthy(60)
-        yield up, fill_up(up)
-    finally:
-        up.stop()
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +80,9 @@ def _show(driver: WebDriver, url: str, shots: Path, name: str) -> None:
 
 
 def test_every_page_renders_without_console_errors(
-    filled: tuple[UpProcess, dict[str, Any]], browser: WebDriver, shots: Path
+    every_kind_up: tuple[UpProcess, dict[str, Any]], browser: WebDriver, shots: Path
 ) -> None:
-    up, info = filled
+    up, info = every_kind_up
     query = _range(info)
     congestion = _incident(info, "port_congestion")
     pages = {
@@ -122,9 +108,9 @@ def test_every_page_renders_without_console_errors(
 
 
 def test_fleet_lists_the_culprits_and_links_to_the_incident(
-    filled: tuple[UpProcess, dict[str, Any]], browser: WebDriver
+    every_kind_up: tuple[UpProcess, dict[str, Any]], browser: WebDriver
 ) -> None:
-    up, info = filled
+    up, info = every_kind_up
     open_page(browser, up.api + "/" + _range(info))
     incidents = _text(browser, "#incidents-table")
     for kind in ("port_congestion", "gpu_noisy_neighbor", "load_surge"):
@@ -146,9 +132,9 @@ def test_fleet_lists_the_culprits_and_links_to_the_incident(
 
 
 def test_incident_page_charts_the_evidence_on_the_culprit(
-    filled: tuple[UpProcess, dict[str, Any]], browser: WebDriver
+    every_kind_up: tuple[UpProcess, dict[str, Any]], browser: WebDriver
 ) -> None:
-    up, info = filled
+    up, info = every_kind_up
     congestion = _incident(info, "port_congestion")
     port = congestion["causes"][0]["entity"]["id"]
     # The URL an alert links to: the incident page, no range given.
@@ -165,9 +151,9 @@ def test_incident_page_charts_the_evidence_on_the_culprit(
 
 
 def test_gpu_page_names_the_neighbor_and_fabric_the_port(
-    filled: tuple[UpProcess, dict[str, Any]], browser: WebDriver
+    every_kind_up: tuple[UpProcess, dict[str, Any]], browser: WebDriver
 ) -> None:
-    up, info = filled
+    up, info = every_kind_up
     query = _range(info)
     neighbor = info["faults"]["gpu_noisy_neighbor"]["culprit"]["id"]  # host/pid
     open_page(browser, up.api + "/gpus" + query)
@@ -181,9 +167,9 @@ def test_gpu_page_names_the_neighbor_and_fabric_the_port(
 
 
 def test_range_picker_changes_what_is_shown(
-    filled: tuple[UpProcess, dict[str, Any]], browser: WebDriver
+    every_kind_up: tuple[UpProcess, dict[str, Any]], browser: WebDriver
 ) -> None:
-    up, info = filled
+    up, info = every_kind_up
     open_page(browser, up.api + "/" + _range(info))
     before = len(browser.find_elements(By.CSS_SELECTOR, "#incidents-table tbody tr"))
     assert before >= 5

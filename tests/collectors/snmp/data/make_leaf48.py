@@ -6,7 +6,9 @@ ifXTable 64-bit counters, CISCO-PFC-EXT-MIB, LLDP-MIB with lldpLocPortId "Eth1/N
 plus one ECN column under the documentation enterprise number 32473 (RFC 5612) that the
 test's site mapping reads. snmpsim's ``numeric`` variation makes counters grow with the
 agent's uptime at the rates in ``RATES``; mgmt0 has only 32-bit counters and wraps its
-ifInOctets ``WRAP_AFTER_S`` seconds after the agent starts.
+ifInOctets ``WRAP_AFTER_S`` seconds after the agent starts, then every 2**32 /
+``MGMT_RATE`` (about 61 s): a test whose first poll comes late on a busy machine reads
+from the polled value when the next wrap falls and waits for that one.
 
 Run ``python tests/collectors/snmp/data/make_leaf48.py`` after editing; the tests read
 the constants below to know what to expect.
@@ -20,7 +22,7 @@ PORTS = 48
 ETH_BASE = 0x1A000000
 MGMT0 = 0x05000000
 WRAP_AFTER_S = 6.0
-MGMT_RATE = 1_000_000  # bytes/s into mgmt0, 32-bit counter only
+MGMT_RATE = 70_000_000  # bytes/s into mgmt0 (under its 1 Gb/s), 32-bit counter only
 CONGESTED = 7  # Ethernet1/7 sees discards, PFC pauses and ECN marks
 ERRORED = 12  # Ethernet1/12 sees input errors
 DOWN = 48  # Ethernet1/48 is oper down

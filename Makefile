@@ -25,7 +25,7 @@ test: venv
 	@scripts/system-deps.sh
 	.venv/bin/ruff check tailsight tests bench
 	.venv/bin/mypy
-	.venv/bin/pytest -q -p no:cacheprovider --durations=25 -n 2 --dist loadgroup tests
+	.venv/bin/pytest -q -p no:cacheprovider --durations=25 -n 2 --dist loadfile tests
 
 bench: venv
 	@for b in bench/*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done

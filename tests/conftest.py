@@ -18,30 +18,6 @@ from tailsight.storage.migrations import migrate
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under ``pytest -n N --dist loadgroup`` (``make test``), keep the tests that share a
-    module- or session-scoped fixture of ours on one worker, so each worker does not build
-    the same simulated week, filled `tailsight up` or cached sim run again: such a test joins
-    the group of its module, or of the conftest folder for a session fixture. Runs before
-    xdist reads the ``xdist_group`` marks; an explicit mark is kept."""
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None or item.get_closest_marker("xdist_group"):
-            continue
-        group = ""
-        for defs in info.name2fixturedefs.values():
-            fixture = defs[-1]
-            if not fixture.baseid or fixture.scope == "function":
-                continue  # a plugin's fixture (baseid ""), or rebuilt per test anyway
-            if fixture.scope == "session":
-                group = fixture.baseid.split("::")[0]
-                break
-            group = item.nodeid.split("::")[0]
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
-
-
 _TEMPLATE: list[Path] = []  # this process's migrated, empty, closed store (one per worker)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import random
 import shutil
 import socket
 from collections.abc import Iterator
@@ -57,10 +59,43 @@ def store(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         s.close()
 
 
+def _port_range() -> range:
+    """The ports this test process hands out: below the kernel's ephemeral range, split
+    between xdist workers. A port the kernel picks (``bind(0)``) lies in the ephemeral
+    range, where another process's outgoing connection can take it between the pick and
+    the server's bind; under two workers that happened (``Address already in use``)."""
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:]
+    index = int(worker) if worker.isdigit() else 0
+    span = (ephemeral - _LOWEST_PORT) // max(workers, 1)
+    return range(_LOWEST_PORT + index * span, _LOWEST_PORT + (index + 1) * span)
+
+
+_LOWEST_PORT = 10000
+_PORTS = _port_range()
+# From a random point of this process's range, each port once in turn (wrapping around).
+_NEXT_PORT = itertools.count(random.randrange(len(_PORTS))) if len(_PORTS) > 100 else None
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port free now, not handed out before by this process (until it wraps)."""
+    if _NEXT_PORT is None:  # no room below the ephemeral range: let the kernel pick
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+    for _ in range(len(_PORTS)):
+        port = _PORTS[next(_NEXT_PORT) % len(_PORTS)]
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken (another program, or a server of this run still up)
+            return port
+    raise RuntimeError(f"no free loopback port in {_PORTS}")
 
 
 class UpProcess(UpServer):

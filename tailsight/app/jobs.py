@@ -77,11 +77,13 @@ class JobScheduler:
         """Run ``func`` every ``seconds``, the first time ``first_in`` seconds after start.
 
         ``offset_s`` pins the runs to the wall clock: at ``offset_s`` past each multiple of
-        ``seconds`` since the epoch (the analysis runs just after each 10 s window settles).
+        ``seconds`` since the epoch (the analysis runs just after each 10 s window settles);
+        ``first_in`` is then ignored, as a first run at start would set the phase of every
+        later one (the trigger adds ``seconds`` to the previous run).
         """
         start = None if offset_s is None else datetime.fromtimestamp(offset_s, UTC)
         trigger = IntervalTrigger(seconds=seconds, timezone=UTC, start_date=start)
-        self.add(name, trigger, func, first_in=first_in)
+        self.add(name, trigger, func, first_in=first_in if offset_s is None else None)
 
     def add(
         self, name: str, trigger: BaseTrigger, func: JobFunc, first_in: float | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from tailsight.app.jobs import JobScheduler
 
@@ -73,3 +74,27 @@ def test_run_now_waits_for_the_scheduled_run() -> None:
         return log
 
     assert asyncio.run(scenario()) == ["start", "end", "start", "end"]
+
+
+def test_a_job_pinned_to_the_clock_keeps_its_phase_from_the_first_run() -> None:
+    # The analysis runs ``analysis_settle_s`` past each multiple of its interval; a first run
+    # at start would set the phase of every later one (the trigger adds the interval to the
+    # previous run), which left each window waiting up to one more interval.
+    async def scenario() -> list[float]:
+        jobs = JobScheduler()
+        runs: list[float] = []
+
+        async def record() -> None:
+            runs.append(time.time())
+
+        jobs.every("pinned", 0.5, record, offset_s=0.3)
+        await jobs.start()
+        scheduled = [jobs.next_run("pinned")]
+        await asyncio.sleep(1.2)
+        scheduled.append(jobs.next_run("pinned"))
+        await jobs.stop()
+        assert runs, "the job never ran"
+        return [t.timestamp() for t in scheduled if t is not None]
+
+    for at in asyncio.run(scenario()):
+        assert abs((at - 0.3) % 0.5) < 1e-3 or abs((at - 0.3) % 0.5 - 0.5) < 1e-3, at
